@@ -1,0 +1,214 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+	"k8s.io/utils/clock"
+)
+
+// Part size and parallelism of object writes. The drivers buffer up to about
+// writeBufferSize*(writeConcurrency+1) bytes, which bounds an upload's memory to some 24 MiB while
+// still allowing objects of 78 GiB on S3 (10,000 parts) and more elsewhere.
+const (
+	writeBufferSize  = 8 << 20
+	writeConcurrency = 2
+)
+
+// maxManifestSize bounds what ReadManifest reads: a manifest is a few hundred bytes, and a bucket
+// is not trusted to hold only what the operator wrote.
+const maxManifestSize = 64 << 10
+
+// ErrManifestNotFound reports that a date has no manifest: it has not been exported (or its export
+// did not finish).
+var ErrManifestNotFound = errors.New("manifest not found")
+
+// Manifest is the _manifest.json written after a date's data object is complete. A reader who sees
+// it sees a whole file; the operator never exports a date whose manifest exists.
+type Manifest struct {
+	// Date is the report date, YYYY-MM-DD.
+	Date string `json:"date"`
+	// ReportType is the Statsig report type.
+	ReportType string `json:"reportType"`
+	// Object is the full key of the data object.
+	Object string `json:"object"`
+	// Bytes is the size of the stored object.
+	Bytes int64 `json:"bytes"`
+	// SHA256 is the lower-case hex SHA-256 of the stored object.
+	SHA256 string `json:"sha256"`
+	// CSVBytes is the size of the uncompressed CSV.
+	CSVBytes int64 `json:"csvBytes"`
+	// Rows is the number of data rows, the header excluded.
+	Rows int64 `json:"rows"`
+	// Compression is Gzip or None.
+	Compression Compression `json:"compression"`
+	// ExportedAt is when the data object was complete, UTC, to the second.
+	ExportedAt time.Time `json:"exportedAt"`
+}
+
+// WriteObject writes one object under its final key, all or nothing. fill writes the content; if it
+// fails, or the write does, the writer's context is cancelled before it is closed, which makes every
+// gocloud driver abandon the write (an S3 multipart upload is aborted, a GCS resumable upload never
+// finalised, Azure blocks never committed, a fileblob temp file never renamed), so the key keeps
+// whatever it held before, if anything.
+func WriteObject(ctx context.Context, b *blob.Bucket, key, contentType string, fill func(w io.Writer) error) (err error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := b.NewWriter(wctx, key, &blob.WriterOptions{
+		// An explicit type spares gocloud's content sniffing. No Content-Encoding is set on
+		// purpose: with one, GCS and HTTP clients decompress on the fly and a reader would no
+		// longer get the bytes that the manifest's sha256 describes.
+		ContentType:    contentType,
+		BufferSize:     writeBufferSize,
+		MaxConcurrency: writeConcurrency,
+	})
+	if err != nil {
+		return fmt.Errorf("open writer for %s: %w", key, err)
+	}
+	if err := fill(w); err != nil {
+		cancel()
+		_ = w.Close() // reports the cancellation; the write is abandoned either way
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("complete %s: %w", key, err)
+	}
+	return nil
+}
+
+// Export writes the date's report from src to b: the data object under its final key, then, once
+// that is complete and has the size that was streamed, the manifest. It returns the manifest.
+//
+// On any error nothing new is visible: neither the data object (if it did not exist before) nor the
+// manifest. A retry after a failure or a crash, even one between the data object and the manifest,
+// overwrites the data object and then writes the manifest. Callers check ReadManifest first so that
+// an exported date is never exported again.
+func Export(ctx context.Context, b *blob.Bucket, r Report, c Compression, src io.Reader, clk clock.PassiveClock) (Manifest, error) {
+	if err := r.Validate(); err != nil {
+		return Manifest{}, err
+	}
+	if !c.Valid() {
+		return Manifest{}, fmt.Errorf("unknown compression %q", c)
+	}
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	key := r.DataKey(c)
+	contentType := "text/csv"
+	if c == Gzip {
+		contentType = "application/gzip"
+	}
+	var st Stats
+	err := WriteObject(ctx, b, key, contentType, func(w io.Writer) error {
+		var err error
+		st, err = Stream(ctx, w, src, c)
+		return err
+	})
+	if err != nil {
+		return Manifest{}, fmt.Errorf("export %s: %w", key, err)
+	}
+	// A cheap check that the store holds what was streamed before the manifest vouches for it.
+	attrs, err := b.Attributes(ctx, key)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("check %s: %w", key, err)
+	}
+	if attrs.Size != st.Bytes {
+		return Manifest{}, fmt.Errorf("check %s: store reports %d bytes, %d were written", key, attrs.Size, st.Bytes)
+	}
+	m := Manifest{
+		Date:        r.Date,
+		ReportType:  r.ReportType,
+		Object:      key,
+		Bytes:       st.Bytes,
+		SHA256:      st.SHA256,
+		CSVBytes:    st.CSVBytes,
+		Rows:        st.Rows,
+		Compression: c,
+		ExportedAt:  clk.Now().UTC().Truncate(time.Second),
+	}
+	if err := WriteManifest(ctx, b, r, m); err != nil {
+		return Manifest{}, err
+	}
+	return m, nil
+}
+
+// WriteManifest writes m as the date's manifest, all or nothing.
+func WriteManifest(ctx context.Context, b *blob.Bucket, r Report, m Manifest) error {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode manifest: %w", err)
+	}
+	data = append(data, '\n')
+	key := r.ManifestKey()
+	if err := WriteObject(ctx, b, key, "application/json", func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}); err != nil {
+		return fmt.Errorf("write manifest: %w", err)
+	}
+	return nil
+}
+
+// ReadManifest reads the date's manifest. It returns an error wrapping ErrManifestNotFound when
+// there is none, and an error of its own when there is one that does not describe this date (a
+// controller should report that rather than export over it).
+func ReadManifest(ctx context.Context, b *blob.Bucket, r Report) (Manifest, error) {
+	if err := r.Validate(); err != nil {
+		return Manifest{}, err
+	}
+	key := r.ManifestKey()
+	rd, err := b.NewReader(ctx, key, nil)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return Manifest{}, fmt.Errorf("%s: %w", key, ErrManifestNotFound)
+		}
+		return Manifest{}, fmt.Errorf("read %s: %w", key, err)
+	}
+	defer func() { _ = rd.Close() }()
+	data, err := io.ReadAll(io.LimitReader(rd, maxManifestSize+1))
+	if err != nil {
+		return Manifest{}, fmt.Errorf("read %s: %w", key, err)
+	}
+	if len(data) > maxManifestSize {
+		return Manifest{}, fmt.Errorf("read %s: larger than %d bytes", key, maxManifestSize)
+	}
+	var m Manifest
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&m); err != nil {
+		return Manifest{}, fmt.Errorf("decode %s: %w", key, err)
+	}
+	if m.Date != r.Date || m.ReportType != r.ReportType || !m.Compression.Valid() || m.Object != r.DataKey(m.Compression) {
+		return Manifest{}, fmt.Errorf("%s describes %s %s at %s, not this date", key, m.ReportType, m.Date, m.Object)
+	}
+	return m, nil
+}
+
+// Verify reads the object that m describes and checks its size and SHA-256, streaming.
+func Verify(ctx context.Context, b *blob.Bucket, m Manifest) error {
+	rd, err := b.NewReader(ctx, m.Object, nil)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", m.Object, err)
+	}
+	defer func() { _ = rd.Close() }()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, rd, make([]byte, copyBufferSize))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", m.Object, err)
+	}
+	if n != m.Bytes {
+		return fmt.Errorf("%s holds %d bytes, the manifest says %d", m.Object, n, m.Bytes)
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != m.SHA256 {
+		return fmt.Errorf("%s has sha256 %s, the manifest says %s", m.Object, sum, m.SHA256)
+	}
+	return nil
+}
