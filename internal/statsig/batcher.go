@@ -42,10 +42,10 @@ type gateBatch struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	// sealed closes when the batch stops taking names.
-	sealed  chan struct{}
+	sealed   chan struct{}
 	isSealed bool
-	waiters int
-	done    chan struct{}
+	waiters  int
+	done     chan struct{}
 
 	results map[string]GateResult
 	err     error

@@ -54,7 +54,7 @@ func (p *Clients) ForKey(key string) *Client {
 	}
 	c := &Client{
 		opts:        p.opts,
-		key:         secretKey(key),
+		key:         newSecretKey(key),
 		fingerprint: hex.EncodeToString(h[:4]),
 		limiter:     rate.NewLimiter(p.opts.limit(), max(p.opts.Burst, 1)),
 	}
@@ -63,15 +63,14 @@ func (p *Clients) ForKey(key string) *Client {
 	return c
 }
 
-// secretKey prints as RedactedMarker under every fmt verb and in JSON, so that logging or dumping a
-// struct that holds one does not leak it.
-type secretKey string
+// secretKey hides the key in a closure: fmt prints a func as an address, whatever the verb and
+// however deep, so even printing a dereferenced Client with %+v shows no key.
+type secretKey func() string
 
+func newSecretKey(key string) secretKey        { return func() string { return key } }
+func (k secretKey) redact(s string) string     { return redactKey(s, k()) }
 func (secretKey) String() string               { return RedactedMarker }
-func (secretKey) GoString() string             { return RedactedMarker }
-func (secretKey) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, RedactedMarker) }
 func (secretKey) MarshalText() ([]byte, error) { return []byte(RedactedMarker), nil }
-func (k secretKey) redact(s string) string     { return redactKey(s, string(k)) }
 
 // String names the client by a short fingerprint of its key's hash.
 func (c *Client) String() string { return "statsig.Client(" + c.fingerprint + ")" }
@@ -119,7 +118,7 @@ var errTooLarge = errors.New("response body over the size limit")
 // do sends req until it succeeds, fails in a way that a retry cannot fix, or runs out of attempts.
 // It returns the body of a 2xx answer; every failure is an *APIError.
 func (c *Client) do(ctx context.Context, req request) ([]byte, error) {
-	if c.key == "" {
+	if c.key() == "" {
 		return nil, c.newError(req.endpoint, 0, ClassUnauthorized, ErrNoKey.Error(), ErrNoKey)
 	}
 	log := c.logger(ctx)
@@ -208,7 +207,7 @@ func (c *Client) attempt(ctx context.Context, req request) (response, error) {
 	for k, v := range req.header {
 		hreq.Header[k] = v
 	}
-	hreq.Header.Set("statsig-api-key", string(c.key))
+	hreq.Header.Set("statsig-api-key", c.key())
 	hreq.Header.Set("Accept", "application/json")
 	hreq.Header.Set("User-Agent", "statsig-operator")
 	if req.body != nil {
