@@ -154,6 +154,13 @@ func (c *Client) do(ctx context.Context, req request) ([]byte, error) {
 // judge turns a failed attempt into an error and decides whether, and after how long, to retry.
 func (c *Client) judge(log logr.Logger, req request, resp response, err error, attempt int) (*APIError, time.Duration, bool) {
 	last := attempt >= c.opts.MaxAttempts
+	// backoff draws the jittered wait only when there will be a retry to wait for.
+	backoff := func() time.Duration {
+		if last {
+			return 0
+		}
+		return c.backoff(attempt)
+	}
 	switch {
 	case errors.Is(err, errTooLarge):
 		return c.newError(req.endpoint, resp.status, ClassInvalidResponse,
@@ -163,7 +170,7 @@ func (c *Client) judge(log logr.Logger, req request, resp response, err error, a
 		if errors.Is(err, context.DeadlineExceeded) {
 			msg = fmt.Sprintf("no complete answer within %s", c.opts.RequestTimeout)
 		}
-		return c.newError(req.endpoint, 0, ClassUnavailable, msg, err), c.backoff(attempt), !last
+		return c.newError(req.endpoint, 0, ClassUnavailable, msg, err), backoff(), !last
 	}
 	msg := decodeErrorMessage(resp.body)
 	class := classForStatus(resp.status)
@@ -175,11 +182,11 @@ func (c *Client) judge(log logr.Logger, req request, resp response, err error, a
 	apiErr := c.newError(req.endpoint, resp.status, class, msg, nil)
 	switch class {
 	case ClassUnavailable:
-		return apiErr, c.backoff(attempt), !last
+		return apiErr, backoff(), !last
 	case ClassRateLimited:
 		ra, ok := parseRetryAfter(resp.header.Get("Retry-After"), c.opts.Clock.Now())
 		if !ok {
-			return apiErr, c.backoff(attempt), !last
+			return apiErr, backoff(), !last
 		}
 		ra = min(ra, c.opts.MaxRetryAfter)
 		apiErr.RetryAfter = ra
