@@ -56,31 +56,45 @@ type Manifest struct {
 }
 
 // WriteObject writes one object under its final key, all or nothing. fill writes the content; if it
-// fails, or the write does, the writer's context is cancelled before it is closed, which makes every
-// gocloud driver abandon the write (an S3 multipart upload is aborted, a GCS resumable upload never
-// finalised, Azure blocks never committed, a fileblob temp file never renamed), so the key keeps
-// whatever it held before, if anything.
-func WriteObject(ctx context.Context, b *blob.Bucket, key, contentType string, fill func(w io.Writer) error) (err error) {
-	wctx, cancel := context.WithCancel(ctx)
+// fails, the upload's context is cancelled before the store sees the end of its input, which makes
+// every gocloud driver abandon the object (an S3 multipart upload is aborted, a GCS resumable upload
+// never finalised, Azure blocks never committed, a fileblob temp file never renamed), so the key
+// keeps whatever it held before, if anything. If the store fails first, fill's next write fails.
+//
+// The content reaches the driver through a pipe and Bucket.Upload rather than through Writer.Write:
+// the drivers' Upload path has no internal pipe of its own, and the Azure driver's pipe path can
+// panic when an upload that is being closed fails.
+func WriteObject(ctx context.Context, b *blob.Bucket, key, contentType string, fill func(w io.Writer) error) error {
+	uctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := b.NewWriter(wctx, key, &blob.WriterOptions{
-		// An explicit type spares gocloud's content sniffing. No Content-Encoding is set on
-		// purpose: with one, GCS and HTTP clients decompress on the fly and a reader would no
-		// longer get the bytes that the manifest's sha256 describes.
+	pr, pw := io.Pipe()
+	filled := make(chan error, 1)
+	go func() {
+		err := fill(pw)
+		if err != nil {
+			cancel() // first: the driver must not take the end of input for a complete object
+			_ = pw.CloseWithError(err)
+		} else {
+			_ = pw.Close()
+		}
+		filled <- err
+	}()
+	err := b.Upload(uctx, key, pr, &blob.WriterOptions{
+		// No Content-Encoding on purpose: with one, GCS and HTTP clients decompress on the fly and
+		// a reader would no longer get the bytes that the manifest's sha256 describes.
 		ContentType:    contentType,
 		BufferSize:     writeBufferSize,
 		MaxConcurrency: writeConcurrency,
 	})
 	if err != nil {
-		return fmt.Errorf("open writer for %s: %w", key, err)
+		// Unblock fill if the store gave up while it was still writing.
+		_ = pr.CloseWithError(fmt.Errorf("upload %s: %w", key, err))
 	}
-	if err := fill(w); err != nil {
-		cancel()
-		_ = w.Close() // reports the cancellation; the write is abandoned either way
-		return err
+	if ferr := <-filled; ferr != nil {
+		return ferr
 	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("complete %s: %w", key, err)
+	if err != nil {
+		return fmt.Errorf("upload %s: %w", key, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package testservers
 import (
 	"context"
 	"net/url"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,6 +44,9 @@ func StartAzurite(t testing.TB) *AzureServer {
 		p := &process{
 			name: "azurite",
 			path: bin,
+			// Azurite keeps its metadata in memory and writes it out on exit: killed, it forgets
+			// the containers it had.
+			graceful: syscall.SIGTERM,
 			args: []string{
 				"--blobHost", "127.0.0.1", "--blobPort", itoa(port), "--location", work,
 				"--silent", "--loose", "--skipApiVersionCheck", "--disableTelemetry", "--disableProductStyleUrl",
@@ -117,7 +121,7 @@ func (s *AzureServer) CreateContainer(t testing.TB, name string) {
 	}
 }
 
-// Stop kills the server; Restart brings it back on the same port and workspace.
+// Stop stops the server (gracefully, so that it keeps its containers); Restart brings it back on the same port and workspace.
 func (s *AzureServer) Stop() { s.proc.stop() }
 
 // Restart starts a stopped server again and waits until it is ready.

@@ -89,6 +89,9 @@ type process struct {
 	path string
 	args []string
 	env  []string
+	// graceful, when set, is sent first on stop, for servers that lose state when killed; the
+	// process gets gracePeriod to exit before it is killed anyway.
+	graceful syscall.Signal
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -144,10 +147,21 @@ func (p *process) stop() {
 	if cmd == nil {
 		return
 	}
+	if p.graceful != 0 {
+		_ = syscall.Kill(-cmd.Process.Pid, p.graceful)
+		select {
+		case <-done:
+			return
+		case <-time.After(gracePeriod):
+		}
+	}
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	_ = cmd.Process.Kill()
 	<-done
 }
+
+// gracePeriod is how long a graceful stop may take before the process is killed.
+const gracePeriod = 15 * time.Second
 
 // waitReady polls ready until it succeeds, the process dies, or startTimeout passes.
 func (p *process) waitReady(ready func() error) error {
