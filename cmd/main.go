@@ -1,0 +1,105 @@
+// Command statsig-operator runs the operator's controllers.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	// Report dates and schedules need the IANA time-zone database even in a scratch image.
+	_ "time/tzdata"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
+	"github.com/statsig-operator/statsig-operator/internal/options"
+)
+
+var scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(statsigv1alpha1.AddToScheme(scheme))
+}
+
+func main() {
+	opts := &options.Options{}
+	opts.BindFlags(flag.CommandLine)
+	zapOpts := zap.Options{}
+	zapOpts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "statsig-operator: invalid flags:\n%v\n", err)
+		os.Exit(2)
+	}
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
+	if err := run(opts); err != nil {
+		ctrl.Log.Error(err, "Operator stopped")
+		os.Exit(1)
+	}
+}
+
+func run(opts *options.Options) error {
+	log := ctrl.Log.WithName("setup")
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("load kubeconfig: %w", err)
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
+		HealthProbeBindAddress:  opts.ProbeAddr,
+		LeaderElection:          opts.LeaderElect,
+		LeaderElectionID:        "statsig-operator.statsig-operator.io",
+		LeaderElectionNamespace: opts.LeaderElectNamespace,
+		Cache:                   cacheOptions(opts),
+		Client: client.Options{Cache: &client.CacheOptions{
+			// Secrets are read straight from the API server and never cached whole.
+			DisableFor: []client.Object{&corev1.Secret{}},
+		}},
+	})
+	if err != nil {
+		return fmt.Errorf("create manager: %w", err)
+	}
+	if err := setupControllers(mgr, opts); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("add health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("add ready check: %w", err)
+	}
+	log.Info("Starting manager", "statsigAPIURL", opts.StatsigAPIURL, "watchNamespaces", opts.WatchNamespaceList())
+	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// cacheOptions keeps the cache to what the operator owns: ConfigMaps only when they carry the
+// managed-by label, so that unrelated ConfigMaps cost nothing.
+func cacheOptions(opts *options.Options) cache.Options {
+	co := cache.Options{
+		DefaultTransform: cache.TransformStripManagedFields(),
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(labels.Set{
+				statsigv1alpha1.LabelManagedBy: statsigv1alpha1.ManagedByValue,
+			})},
+		},
+	}
+	if ns := opts.WatchNamespaceList(); len(ns) > 0 {
+		co.DefaultNamespaces = map[string]cache.Config{}
+		for _, n := range ns {
+			co.DefaultNamespaces[n] = cache.Config{}
+		}
+	}
+	return co
+}
