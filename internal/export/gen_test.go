@@ -54,8 +54,16 @@ func (s *reportSource) Read(p []byte) (int, error) {
 }
 
 func appendRow(b []byte, i int64) []byte {
-	b = append(b, "acme,user-"...)
-	b = strconv.AppendInt(b, i, 10)
+	// Hash-like IDs and varying numbers keep the data about as compressible as a real report;
+	// a repetitive one would flatter gzip's speed.
+	h := uint64(i)*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019
+	h ^= h >> 29
+	h *= 0xBF58476D1CE4E5B9
+	h ^= h >> 32
+	b = append(b, "acme,"...)
+	b = strconv.AppendUint(b, h, 16)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, h*0x94D049BB133111EB, 36)
 	b = append(b, ",userID,"...)
 	switch i % 5 {
 	case 0:
@@ -69,7 +77,10 @@ func appendRow(b []byte, i int64) []byte {
 	}
 	b = append(b, "rule_"...)
 	b = strconv.AppendInt(b, i%97, 10)
-	b = append(b, `,Control,"{""country"":""US"",""tier"":""prod""}",2026-11-01`...)
+	b = append(b, `,Control,"{""country"":""US"",""session"":"`...)
+	b = strconv.AppendUint(b, h>>7, 10)
+	b = append(b, `}",2026-11-01 `...)
+	b = strconv.AppendInt(b, int64(h%86400), 10)
 	return append(b, '\n')
 }
 
