@@ -50,6 +50,8 @@ func StartAzurite(t testing.TB) *AzureServer {
 			args: []string{
 				"--blobHost", "127.0.0.1", "--blobPort", itoa(port), "--location", work,
 				"--silent", "--loose", "--skipApiVersionCheck", "--disableTelemetry", "--disableProductStyleUrl",
+				// Short keep-alive: a graceful stop waits for idle client connections to close.
+				"--blobKeepAliveTimeout", "1",
 			},
 		}
 		return p, func() error { return httpAnswers("http://" + hostPort(port) + "/" + azuriteAccount + "?comp=list") }
