@@ -67,7 +67,23 @@ type Destination struct {
 	Credentials map[string][]byte
 }
 
-// Open opens the bucket that d names, after checking it against o. Errors wrap ErrNotAllowed or
+// Open opens the bucket that d names, after checking it against o.
+//
+// Query parameters, with a credentials Secret:
+//   - s3://bucket: region (default us-east-1), endpoint (an http(s) base URL for S3-compatible
+//     stores), use_path_style / s3ForcePathStyle / hostname_immutable, disable_https, accelerate,
+//     dualstack, fips, ssetype, kmskeyid, request_checksum_calculation and
+//     response_checksum_validation (when_supported | when_required). profile, role and anonymous
+//     are refused: they take credentials from elsewhere. Without a Secret, every parameter of
+//     gocloud's s3blob opener.
+//   - gs://bucket: endpoint, the JSON API base URL of a GCS-compatible server
+//     (http://host:port/storage/v1/).
+//   - azblob://container: domain, protocol, cdn, localemu as gocloud's azureblob defines them
+//     (Azurite: ?domain=127.0.0.1:10000&protocol=http&localemu=true), and storage_account, which
+//     must match the Secret's AZURE_STORAGE_ACCOUNT.
+//   - file:///dir: gocloud's fileblob parameters (create_dir, no_tmp_dir, ...).
+//
+// Errors wrap ErrNotAllowed or
 // ErrInvalidDestination when the destination itself is at fault; other errors (a failure to build
 // a client) may be transient. The caller closes the bucket.
 func Open(ctx context.Context, d Destination, o Options) (*blob.Bucket, error) {
