@@ -79,6 +79,9 @@ func decodeCheckGate(body []byte) (map[string]GateResult, error) {
 			return out, nil
 		}
 		for name, raw := range fields {
+			if name == "" {
+				return nil, errors.New("check_gate result keyed by an empty name")
+			}
 			var w gateWire
 			if err := json.Unmarshal(raw, &w); err != nil {
 				return nil, fmt.Errorf("decode check_gate result for %q: %w", name, err)

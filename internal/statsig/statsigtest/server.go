@@ -50,6 +50,13 @@ const (
 	BatchArray
 )
 
+func (b BatchShape) String() string {
+	if b == BatchArray {
+		return "array"
+	}
+	return "map"
+}
+
 // ReportDataShape is how the fake writes data in a Console reports answer.
 type ReportDataShape int
 
@@ -59,6 +66,13 @@ const (
 	// ReportDataObject writes data as {url}, as the OpenAPI schema does.
 	ReportDataObject
 )
+
+func (r ReportDataShape) String() string {
+	if r == ReportDataObject {
+		return "object"
+	}
+	return "array"
+}
 
 // Server is the fake. Its methods are safe to call while requests are being served.
 type Server struct {
