@@ -67,7 +67,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.AllowFileDestinations, "allow-file-destinations", false, "Permit file:// export destinations (local runs and tests).")
 	fs.BoolVar(&o.AllowAmbientObjectStoreCredentials, "allow-ambient-object-store-credentials", false, "Permit exports without a credentials Secret, using the operator's own identity.")
 
-	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "Reconciles run at once per kind.")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "Reconciles run at once per kind. Syncs mostly wait on Statsig, and concurrent gate checks for one user are merged into one call.")
 }
 
 // Validate checks every flag and returns all problems at once.

@@ -1,0 +1,95 @@
+// Package controllers holds one reconciler per kind.
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
+	"github.com/statsig-operator/statsig-operator/internal/conditions"
+	"github.com/statsig-operator/statsig-operator/internal/statsig"
+)
+
+// eventRecorder is the part of the events/v1 recorder the controllers use.
+type eventRecorder interface {
+	Eventf(regarding runtime.Object, related runtime.Object, eventtype, reason, action, note string, args ...any)
+}
+
+// secretIndex indexes resources by the Secret (namespace/name) they read, so that a Secret event
+// finds the resources to sync.
+const secretIndex = ".statsig.secret"
+
+// patchStatus writes status once, only when it changed.
+func patchStatus(ctx context.Context, c client.Client, before, after client.Object, beforeStatus, afterStatus any) error {
+	if equality.Semantic.DeepEqual(beforeStatus, afterStatus) {
+		return nil
+	}
+	if err := c.Status().Patch(ctx, after, client.MergeFrom(before)); err != nil {
+		return client.IgnoreNotFound(fmt.Errorf("patch status: %w", err))
+	}
+	return nil
+}
+
+// readyEvent emits an Event when Ready changes status or reason, not on every refresh.
+func readyEvent(rec eventRecorder, obj runtime.Object, before, after []metav1.Condition) {
+	b := meta.FindStatusCondition(before, statsigv1alpha1.ConditionReady)
+	a := meta.FindStatusCondition(after, statsigv1alpha1.ConditionReady)
+	if a == nil || (b != nil && b.Status == a.Status && b.Reason == a.Reason) {
+		return
+	}
+	if a.Status == metav1.ConditionTrue {
+		rec.Eventf(obj, nil, "Normal", a.Reason, "Sync", "%s", a.Message)
+		return
+	}
+	rec.Eventf(obj, nil, "Warning", a.Reason, "Sync", "%s", a.Message)
+}
+
+// toStatsigUser converts the spec's user; an attribute of a type Statsig does not take is InvalidSpec.
+func toStatsigUser(u statsigv1alpha1.User) (statsig.User, error) {
+	out := statsig.User{
+		UserID: u.UserID, CustomIDs: u.CustomIDs, Email: u.Email, IP: u.IP, UserAgent: u.UserAgent,
+		Country: u.Country, Locale: u.Locale, AppVersion: u.AppVersion,
+	}
+	if u.StatsigEnvironment != nil && u.StatsigEnvironment.Tier != "" {
+		out.StatsigEnvironment = &statsig.Environment{Tier: u.StatsigEnvironment.Tier}
+	}
+	var err error
+	if out.Custom, err = attributes("spec.user.custom", u.Custom); err != nil {
+		return out, err
+	}
+	if out.PrivateAttributes, err = attributes("spec.user.privateAttributes", u.PrivateAttributes); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+func attributes(field string, in map[string]statsigv1alpha1.AttributeValue) (map[string]any, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]any, len(in))
+	for k, v := range in {
+		// Re-checks what the API server cannot: the value's type.
+		var check statsigv1alpha1.AttributeValue
+		if err := json.Unmarshal(v.Raw, &check); err != nil {
+			return nil, conditions.Permanent(statsigv1alpha1.ReasonInvalidSpec, fmt.Sprintf("%s.%s: %v", field, k, err))
+		}
+		out[k] = v.Value()
+	}
+	return out, nil
+}
+
+func names(in []statsigv1alpha1.EntityName) []string {
+	out := make([]string, len(in))
+	for i, n := range in {
+		out[i] = string(n)
+	}
+	return out
+}

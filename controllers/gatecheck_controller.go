@@ -1,0 +1,295 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
+	"github.com/statsig-operator/statsig-operator/internal/conditions"
+	"github.com/statsig-operator/statsig-operator/internal/configmap"
+	"github.com/statsig-operator/statsig-operator/internal/credentials"
+	"github.com/statsig-operator/statsig-operator/internal/metrics"
+	"github.com/statsig-operator/statsig-operator/internal/refresh"
+	"github.com/statsig-operator/statsig-operator/internal/statsig"
+)
+
+const gateCheckKind = "GateCheck"
+
+// gateChecker checks gates for a user with one Statsig key (the client's batcher merges calls).
+type gateChecker interface {
+	CheckGates(ctx context.Context, user statsig.User, names []string, o statsig.ReadOptions) (map[string]statsig.GateResult, error)
+}
+
+// GateCheckReconciler keeps a GateCheck's gate values in its status and optional ConfigMap.
+type GateCheckReconciler struct {
+	client.Client
+	Credentials *credentials.Resolver
+	// Gates returns the checker for a server secret key.
+	Gates      func(key string) gateChecker
+	ConfigMaps *configmap.Writer
+	Tracker    *refresh.Tracker
+	Events     eventRecorder
+	Clock      clock.PassiveClock
+	// MaxConcurrentReconciles bounds parallel syncs.
+	MaxConcurrentReconciles int
+	// Interval turns spec.refreshIntervalSeconds into a period; nil means seconds. Tests shrink it.
+	Interval func(seconds int32) time.Duration
+}
+
+// +kubebuilder:rbac:groups=statsig-operator.io,resources=gatechecks,verbs=get;list;watch
+// +kubebuilder:rbac:groups=statsig-operator.io,resources=gatechecks/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile syncs one GateCheck.
+func (r *GateCheckReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	gc := &statsigv1alpha1.GateCheck{}
+	if err := r.Get(ctx, req.NamespacedName, gc); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			r.Tracker.Forget(req.NamespacedName)
+			metrics.Forget(metrics.Object{Kind: gateCheckKind, Namespace: req.Namespace, Name: req.Name})
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if gc.Spec.Suspend {
+		logf.FromContext(ctx).V(1).Info("Suspended; not syncing")
+		return ctrl.Result{}, nil
+	}
+	before := gc.DeepCopy()
+	defer func() {
+		readyEvent(r.Events, gc, before.Status.Conditions, gc.Status.Conditions)
+		if err := patchStatus(ctx, r.Client, before, gc, before.Status, gc.Status); err != nil {
+			retErr = err
+		}
+	}()
+	return r.reconcile(ctx, gc)
+}
+
+func (r *GateCheckReconciler) reconcile(ctx context.Context, gc *statsigv1alpha1.GateCheck) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(gc)
+	creds, credErr := r.Credentials.Resolve(ctx, gc.Namespace, credentials.LocalRef(gc.Namespace, gc.Spec.SecretRef))
+	in := refreshInput(gc.Generation, gc.Annotations, &gc.Status.CommonStatus, creds, interval(r.Interval, gc.Spec.RefreshIntervalSeconds))
+	in.Group = batchGroup(creds, gc.Spec.User, gc.Spec.LogExposures)
+	if due, wait := r.Tracker.Due(key, in); !due {
+		// Not time to call Statsig: keep the last good output in place (repairs an edited or
+		// deleted ConfigMap) from status alone.
+		if conditions.IsReady(&gc.Status.CommonStatus) && gc.Spec.Target != nil {
+			if err := r.writeTarget(ctx, gc, gc.Status.Results); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	if v := gc.Annotations[statsigv1alpha1.AnnotationRequestedAt]; v != "" {
+		gc.Status.LastHandledRequestedAt = v
+	}
+
+	err := credErr
+	if err == nil {
+		err = r.sync(ctx, gc, creds)
+	}
+	now := r.Clock.Now()
+	if err != nil {
+		f := conditions.Classify(err)
+		logf.FromContext(ctx).Info("Sync failed", "reason", f.Reason, "message", f.Message)
+		conditions.MarkFailed(&gc.Status.CommonStatus, gc.Generation, now, f)
+		metrics.Syncs.WithLabelValues(gateCheckKind, f.Reason).Inc()
+		return ctrl.Result{RequeueAfter: r.Tracker.Failed(key, in, f.Transient, f.RetryAfter)}, nil
+	}
+	conditions.MarkSynced(&gc.Status.CommonStatus, gc.Generation, now,
+		fmt.Sprintf("%s of %d gates pass", gc.Status.Passing, len(gc.Status.Results)))
+	metrics.Syncs.WithLabelValues(gateCheckKind, "success").Inc()
+	metrics.LastSuccess.Set(metrics.Object{Kind: gateCheckKind, Namespace: gc.Namespace, Name: gc.Name}, now)
+	return ctrl.Result{RequeueAfter: r.Tracker.Succeeded(key, in)}, nil
+}
+
+// sync calls Statsig and writes the outputs. On any error nothing is written, so the last good
+// output stays as it was.
+func (r *GateCheckReconciler) sync(ctx context.Context, gc *statsigv1alpha1.GateCheck, creds *credentials.Credentials) error {
+	secretKey, err := creds.Key(statsigv1alpha1.SecretKeyServer)
+	if err != nil {
+		return err
+	}
+	user, err := toStatsigUser(gc.Spec.User)
+	if err != nil {
+		return err
+	}
+	gates := names(gc.Spec.Gates)
+	if gc.Spec.Target != nil {
+		// Refuse colliding keys before spending a Statsig call.
+		keys := configmap.NewKeys()
+		for _, g := range gates {
+			if err := keys.Put(configmap.Key(g), "", "gate "+strconv.Quote(g)); err != nil {
+				return err
+			}
+		}
+	}
+	values, err := r.Gates(secretKey).CheckGates(ctx, user, gates, statsig.ReadOptions{LogExposures: gc.Spec.LogExposures})
+	if err != nil {
+		return fmt.Errorf("check gates: %w", err)
+	}
+	results := make([]statsigv1alpha1.GateResult, 0, len(gates))
+	passing := 0
+	for _, g := range gates {
+		v, ok := values[g]
+		if !ok {
+			return conditions.Classify(fmt.Errorf("statsig answered without gate %q", g))
+		}
+		results = append(results, statsigv1alpha1.GateResult{Name: g, Value: v.Value, RuleID: v.RuleID, GroupName: v.GroupName})
+		if v.Value {
+			passing++
+		}
+	}
+	if gc.Spec.Target != nil {
+		if err := r.writeTarget(ctx, gc, results); err != nil {
+			return err
+		}
+	} else if err := r.ConfigMaps.DeleteOthers(ctx, gc, gc.Namespace, nil); err != nil {
+		return err
+	}
+	r.gateEvents(gc, gc.Status.Results, results)
+	gc.Status.Results = results
+	gc.Status.Passing = fmt.Sprintf("%d/%d", passing, len(results))
+	return nil
+}
+
+func (r *GateCheckReconciler) writeTarget(ctx context.Context, gc *statsigv1alpha1.GateCheck, results []statsigv1alpha1.GateResult) error {
+	keys := configmap.NewKeys()
+	for _, res := range results {
+		if err := keys.Put(configmap.Key(res.Name), strconv.FormatBool(res.Value), "gate "+strconv.Quote(res.Name)); err != nil {
+			return err
+		}
+	}
+	name := string(gc.Spec.Target.ConfigMapName)
+	res, err := r.ConfigMaps.Apply(ctx, gc, gateCheckKind, configmap.Desired{Namespace: gc.Namespace, Name: name, Data: keys.Data()})
+	if err != nil {
+		return err
+	}
+	countWrite(gateCheckKind, res)
+	// A renamed target leaves no orphan behind.
+	return r.ConfigMaps.DeleteOthers(ctx, gc, gc.Namespace, map[client.ObjectKey]bool{{Namespace: gc.Namespace, Name: name}: true})
+}
+
+// gateEvents emits one Event per gate whose value changed, and keeps the gate metric current.
+func (r *GateCheckReconciler) gateEvents(gc *statsigv1alpha1.GateCheck, before, after []statsigv1alpha1.GateResult) {
+	old := make(map[string]bool, len(before))
+	for _, b := range before {
+		old[b.Name] = b.Value
+	}
+	for _, a := range after {
+		v := 0.0
+		if a.Value {
+			v = 1
+		}
+		metrics.GateValue.WithLabelValues(gc.Namespace, gc.Name, a.Name).Set(v)
+		if prev, seen := old[a.Name]; seen && prev != a.Value {
+			r.Events.Eventf(gc, nil, "Normal", "GateChanged", "Sync", "Gate %q changed from %t to %t", a.Name, prev, a.Value)
+		}
+	}
+}
+
+func countWrite(kind string, res configmap.Result) {
+	switch {
+	case res.Created:
+		metrics.ConfigMapWrites.WithLabelValues(kind, "create").Inc()
+	case res.Updated:
+		metrics.ConfigMapWrites.WithLabelValues(kind, "update").Inc()
+	}
+}
+
+// batchGroup identifies the resources whose gate checks the client can merge into one call.
+func batchGroup(creds *credentials.Credentials, user statsigv1alpha1.User, logExposures bool) string {
+	if creds == nil {
+		return ""
+	}
+	u, err := json.Marshal(user)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s|%t|%s", creds.Secret, logExposures, u)
+}
+
+// interval is the refresh period for spec.refreshIntervalSeconds (never under the schema's 30 s).
+func interval(scale func(int32) time.Duration, seconds int32) time.Duration {
+	seconds = max(seconds, 30)
+	if scale != nil {
+		return scale(seconds)
+	}
+	return time.Duration(seconds) * time.Second
+}
+
+func refreshInput(generation int64, annotations map[string]string, s *statsigv1alpha1.CommonStatus, creds *credentials.Credentials, period time.Duration) refresh.Input {
+	in := refresh.Input{
+		Generation:             generation,
+		ObservedGeneration:     s.ObservedGeneration,
+		RequestedAt:            annotations[statsigv1alpha1.AnnotationRequestedAt],
+		LastHandledRequestedAt: s.LastHandledRequestedAt,
+		Ready:                  conditions.IsReady(s),
+		Interval:               period,
+	}
+	if creds != nil {
+		in.CredentialsVersion = creds.Version
+	}
+	if s.LastSyncTime != nil {
+		t := s.LastSyncTime.Time
+		in.LastSync = &t
+	}
+	return in
+}
+
+// SetupWithManager registers the controller: GateChecks (spec and annotation changes only, so that
+// its own status writes do not wake it), the ConfigMaps it owns, and the Secrets GateChecks read.
+func (r *GateCheckReconciler) SetupWithManager(mgr ctrl.Manager, defaultSecret types.NamespacedName) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.GateCheck{}, secretIndex,
+		func(o client.Object) []string {
+			gc := o.(*statsigv1alpha1.GateCheck)
+			if gc.Spec.SecretRef != nil {
+				return []string{gc.Namespace + "/" + gc.Spec.SecretRef.Name}
+			}
+			return []string{defaultSecret.String()}
+		}); err != nil {
+		return fmt.Errorf("index GateChecks by Secret: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&statsigv1alpha1.GateCheck{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&corev1.ConfigMap{}).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		Named("gatecheck").
+		Complete(r)
+}
+
+func (r *GateCheckReconciler) forSecret(ctx context.Context, s client.Object) []reconcile.Request {
+	list := &statsigv1alpha1.GateCheckList{}
+	if err := r.List(ctx, list, client.MatchingFields{secretIndex: s.GetNamespace() + "/" + s.GetName()}); err != nil {
+		logf.FromContext(ctx).Error(err, "List GateChecks for a Secret")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, gc := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&gc)})
+	}
+	return reqs
+}
+
+// GateCheckerFor adapts the client pool to the controller's interface.
+func GateCheckerFor(c *statsig.Clients) func(key string) gateChecker {
+	return func(key string) gateChecker { return c.ForKey(key) }
+}

@@ -1,0 +1,378 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
+	"github.com/statsig-operator/statsig-operator/internal/statsig"
+	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
+	"github.com/statsig-operator/statsig-operator/internal/testenv"
+)
+
+const wait = 15 * time.Second
+const poll = 20 * time.Millisecond
+
+func TestGateCheckWritesStatusAndConfigMap(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new_checkout", true)
+	h.fake.SetGate("dark_mode", false)
+	h.serverSecret("statsig")
+	gc := h.gateCheck("checkout", []string{"new_checkout", "dark_mode"}, withTarget("checkout-gates"))
+
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
+	g.Eventually(h.configMap("checkout-gates"), wait, poll).Should(HaveField("Data", Equal(map[string]string{"new_checkout": "true", "dark_mode": "false"})))
+
+	got := h.get("checkout")
+	g.Expect(got.Status.Results).To(Equal([]statsigv1alpha1.GateResult{
+		{Name: "new_checkout", Value: true, RuleID: "fake_pass_rule", GroupName: "Everyone"},
+		{Name: "dark_mode", Value: false, RuleID: "default"},
+	}))
+	g.Expect(got.Status.Passing).To(Equal("1/2"))
+	g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
+	g.Expect(got.Status.LastSyncTime).NotTo(BeNil())
+	g.Expect(got.Status.Conditions).To(ContainElement(And(HaveField("Type", statsigv1alpha1.ConditionStale), HaveField("Status", metav1.ConditionFalse))))
+
+	cm, err := h.configMap("checkout-gates")()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(cm.Labels).To(Equal(map[string]string{
+		"app.kubernetes.io/managed-by":   "statsig-operator",
+		"statsig-operator.io/owner-kind": "GateCheck",
+		"statsig-operator.io/owner-uid":  string(gc.UID),
+	}))
+	g.Expect(cm.Annotations).To(HaveKeyWithValue("statsig-operator.io/owner", "GateCheck/"+h.ns+"/checkout"))
+	// sha256 over the data in sorted key order, computed here independently of the writer.
+	sum := sha256.Sum256([]byte("dark_mode\x00false\x00new_checkout\x00true\x00"))
+	g.Expect(cm.Annotations).To(HaveKeyWithValue("statsig-operator.io/content-hash", hex.EncodeToString(sum[:])))
+	g.Expect(cm.OwnerReferences).To(ConsistOf(And(HaveField("UID", gc.UID), HaveField("Controller", HaveValue(BeTrue())))))
+
+	// Exposure logging is off unless asked for.
+	reqs := h.fake.Requests(statsig.EndpointCheckGate)
+	g.Expect(reqs).NotTo(BeEmpty())
+	g.Expect(reqs[0].JSON).To(HaveKeyWithValue("statsigMetadata", HaveKeyWithValue("exposureLoggingDisabled", true)))
+	g.Eventually(func() int { return len(h.events("Synced")) }, wait, poll).Should(Equal(1))
+}
+
+func TestGateCheckFollowsFlipsOnRequestAndOnRefresh(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new_checkout", false)
+	h.serverSecret("statsig")
+	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("checkout-gates"))
+	g.Eventually(h.configMap("checkout-gates"), wait, poll).Should(HaveField("Data", HaveKeyWithValue("new_checkout", "false")))
+
+	// requested-at: an immediate sync.
+	h.fake.SetGate("new_checkout", true)
+	h.requestSync(g, "checkout")
+	g.Expect(h.configMap("checkout-gates")()).To(HaveField("Data", HaveKeyWithValue("new_checkout", "true")))
+	g.Expect(h.get("checkout").Status.Results[0].Value).To(BeTrue())
+	g.Eventually(func() int { return len(h.events("GateChanged")) }, wait, poll).Should(Equal(1))
+
+	// The refresh period: shorten it to 30 (s, scaled) and flip again without asking.
+	gc := h.get("checkout")
+	gc.Spec.RefreshIntervalSeconds = 30
+	g.Expect(k8s.Update(context.Background(), gc)).To(Succeed())
+	h.fake.SetGate("new_checkout", false)
+	g.Eventually(h.configMap("checkout-gates"), wait, poll).Should(HaveField("Data", HaveKeyWithValue("new_checkout", "false")))
+	g.Eventually(func() bool { return h.get("checkout").Status.Results[0].Value }, wait, poll).Should(BeFalse())
+}
+
+// failureCase drives a Statsig failure and checks that the ConfigMap stays byte-for-byte as it was.
+func failureCase(t *testing.T, fault statsigtest.Fault, wantReason string) (*harness, Gomega) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new_checkout", true)
+	h.serverSecret("statsig")
+	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("checkout-gates"))
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
+	before, err := h.configMap("checkout-gates")()
+	g.Expect(err).NotTo(HaveOccurred())
+
+	h.fake.SetGate("new_checkout", false) // a good sync would change the ConfigMap
+	h.fake.Fault(statsig.EndpointCheckGate, fault)
+	h.requestSync(g, "checkout")
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal(wantReason))
+
+	gc := h.get("checkout")
+	stale := findCondition(gc, statsigv1alpha1.ConditionStale)
+	g.Expect(stale).NotTo(BeNil())
+	g.Expect(stale.Status).To(Equal(metav1.ConditionTrue))
+	g.Expect(stale.Reason).To(Equal(statsigv1alpha1.ReasonSyncFailing))
+	g.Expect(stale.Message).To(ContainSubstring("failing since"))
+	g.Expect(gc.Status.Results[0].Value).To(BeTrue(), "status keeps the last good results")
+	after, err := h.configMap("checkout-gates")()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(after.ResourceVersion).To(Equal(before.ResourceVersion), "the ConfigMap was written during a failure")
+	g.Expect(after.Data).To(Equal(before.Data))
+	// The key never reaches status or Events.
+	for _, c := range gc.Status.Conditions {
+		g.Expect(c.Message).NotTo(ContainSubstring(h.fake.ServerKey))
+	}
+	for _, e := range h.events(wantReason) {
+		g.Expect(e.Note).NotTo(ContainSubstring(h.fake.ServerKey))
+	}
+	return h, g
+}
+
+func TestGateCheckUnauthorized(t *testing.T) {
+	h, g := failureCase(t, statsigtest.Fault{Status: 401}, statsigv1alpha1.ReasonStatsigUnauthorized)
+	g.Eventually(func() int { return len(h.events(statsigv1alpha1.ReasonStatsigUnauthorized)) }, wait, poll).Should(Equal(1))
+}
+
+func TestGateCheckUnavailableRecovers(t *testing.T) {
+	for name, fault := range map[string]statsigtest.Fault{
+		"500":     {Status: 500},
+		"503":     {Status: 503},
+		"timeout": {Latency: 3 * time.Second},
+		"reset":   {ResetMidBody: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h, g := failureCase(t, fault, statsigv1alpha1.ReasonStatsigUnavailable)
+			calls := h.fake.Count(statsig.EndpointCheckGate)
+			// Retried with backoff while failing...
+			g.Eventually(func() int { return h.fake.Count(statsig.EndpointCheckGate) }, wait, poll).Should(BeNumerically(">", calls))
+			// ...and recovers when Statsig does, with the new value.
+			h.fake.ClearFaults()
+			g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
+			g.Eventually(h.configMap("checkout-gates"), wait, poll).Should(HaveField("Data", HaveKeyWithValue("new_checkout", "false")))
+			g.Expect(findCondition(h.get("checkout"), statsigv1alpha1.ConditionStale).Status).To(Equal(metav1.ConditionFalse))
+		})
+	}
+}
+
+func TestGateCheckInvalidResponse(t *testing.T) {
+	failureCase(t, statsigtest.Fault{Malformed: true}, statsigv1alpha1.ReasonInvalidResponse)
+}
+
+func TestGateCheckRateLimitedHonoursRetryAfter(t *testing.T) {
+	h, g := failureCase(t, statsigtest.Fault{Status: 429, RetryAfter: "7", Times: 1}, statsigv1alpha1.ReasonStatsigRateLimited)
+	calls := h.fake.Count(statsig.EndpointCheckGate)
+	// Even when asked to sync again, nothing reaches Statsig before Retry-After runs out.
+	h.requestSync(g, "checkout")
+	g.Consistently(func() int { return h.fake.Count(statsig.EndpointCheckGate) }, 5*time.Second, 100*time.Millisecond).Should(Equal(calls))
+	// Afterwards it syncs again and recovers.
+	g.Eventually(h.readyOf("checkout"), 15*time.Second, poll).Should(Equal("True"))
+	g.Expect(h.fake.Count(statsig.EndpointCheckGate)).To(BeNumerically(">", calls))
+}
+
+func TestGateCheckSecretNotFoundThenCreated(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new_checkout", true)
+	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("checkout-gates"), withRefresh(86400))
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonSecretNotFound))
+	g.Expect(h.fake.Count(statsig.EndpointCheckGate)).To(BeZero())
+	// Creating the Secret syncs within seconds, not at the next (day-long) refresh.
+	h.serverSecret("statsig")
+	g.Eventually(h.readyOf("checkout"), 10*time.Second, poll).Should(Equal("True"))
+	g.Expect(h.configMap("checkout-gates")()).To(HaveField("Data", HaveKeyWithValue("new_checkout", "true")))
+
+	// A Secret without the key is SecretNotFound too, naming the key.
+	h.secret("nokey", map[string]string{"other": "x"})
+	gc := h.get("checkout")
+	gc.Spec.SecretRef.Name = "nokey"
+	g.Expect(k8s.Update(context.Background(), gc)).To(Succeed())
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonSecretNotFound))
+	g.Expect(findCondition(h.get("checkout"), statsigv1alpha1.ConditionReady).Message).To(ContainSubstring("serverSecretKey"))
+}
+
+func TestGateCheckSecretRotationResyncs(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new_checkout", true)
+	s := h.serverSecret("statsig")
+	h.gateCheck("checkout", []string{"new_checkout"})
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
+	// Revoke the key and rotate the Secret to a bad one: the change is noticed at once.
+	s.StringData = map[string]string{statsigv1alpha1.SecretKeyServer: "secret-revoked"}
+	g.Expect(k8s.Update(context.Background(), s)).To(Succeed())
+	g.Eventually(h.readyOf("checkout"), 10*time.Second, poll).Should(Equal(statsigv1alpha1.ReasonStatsigUnauthorized))
+}
+
+func TestGateCheckTargetConflict(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new_checkout", true)
+	h.serverSecret("statsig")
+	theirs := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "theirs"}, Data: map[string]string{"keep": "me"}}
+	g.Expect(k8s.Create(context.Background(), theirs)).To(Succeed())
+	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("theirs"))
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonTargetConflict))
+	got, err := h.configMap("theirs")()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(got.ResourceVersion).To(Equal(theirs.ResourceVersion))
+	g.Expect(got.Data).To(Equal(map[string]string{"keep": "me"}))
+	g.Expect(got.OwnerReferences).To(BeEmpty())
+}
+
+func TestGateCheckKeyCollision(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new checkout", true)
+	h.fake.SetGate("new_checkout", false)
+	h.serverSecret("statsig")
+	h.gateCheck("checkout", []string{"new checkout", "new_checkout"}, withTarget("checkout-gates"))
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonKeyCollision))
+	g.Expect(findCondition(h.get("checkout"), statsigv1alpha1.ConditionReady).Message).To(ContainSubstring(`"new_checkout"`))
+	_, err := h.configMap("checkout-gates")()
+	g.Expect(err).To(HaveOccurred(), "nothing is written when keys collide")
+	g.Expect(h.fake.Count(statsig.EndpointCheckGate)).To(BeZero(), "a collision is refused before calling Statsig")
+}
+
+func TestGateCheckDefaultSecretNeedsTrust(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	sysNS := fmt.Sprintf("sys-%d", nsCounter.Add(1))
+	g.Expect(k8s.Create(ctx, testenv.Namespace(sysNS, nil))).To(Succeed())
+	h := newHarness(t, withDefaultSecret(types.NamespacedName{Namespace: sysNS, Name: "statsig-default"},
+		labels.SelectorFromSet(labels.Set{"statsig-trusted": "true"})))
+	h.fake.SetGate("new_checkout", true)
+	def := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: sysNS, Name: "statsig-default"},
+		StringData: map[string]string{statsigv1alpha1.SecretKeyServer: h.fake.ServerKey}}
+	g.Expect(k8s.Create(ctx, def)).To(Succeed())
+
+	h.gateCheck("checkout", []string{"new_checkout"}, withSecret(""))
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonCredentialsNotAllowed))
+	g.Expect(h.fake.Count(statsig.EndpointCheckGate)).To(BeZero())
+
+	// Trusting the namespace lets it use the default Secret.
+	ns := &corev1.Namespace{}
+	g.Expect(k8s.Get(ctx, types.NamespacedName{Name: h.ns}, ns)).To(Succeed())
+	ns.Labels = map[string]string{"statsig-trusted": "true"}
+	g.Expect(k8s.Update(ctx, ns)).To(Succeed())
+	h.requestSync(g, "checkout")
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
+}
+
+func TestGateCheckSuspendStopsCallsAndWrites(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new_checkout", true)
+	h.serverSecret("statsig")
+	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("checkout-gates"), withRefresh(30))
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
+	gc := h.get("checkout")
+	gc.Spec.Suspend = true
+	g.Expect(k8s.Update(context.Background(), gc)).To(Succeed())
+	time.Sleep(500 * time.Millisecond) // let the update reach the manager
+	calls := h.fake.Count(statsig.EndpointCheckGate)
+	cm, _ := h.configMap("checkout-gates")()
+	h.fake.SetGate("new_checkout", false)
+	// Several (scaled) refresh periods pass without a call or a write.
+	g.Consistently(func() int { return h.fake.Count(statsig.EndpointCheckGate) }, 2*time.Second, 100*time.Millisecond).Should(Equal(calls))
+	g.Expect(h.configMap("checkout-gates")()).To(HaveField("ResourceVersion", cm.ResourceVersion))
+}
+
+func TestGateCheckSteadyStateWritesNothing(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new_checkout", true)
+	h.serverSecret("statsig")
+	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("checkout-gates"), withRefresh(30))
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
+	// Let the first sync's writes settle, then count over many refresh periods (30 s → 300 ms).
+	g.Eventually(func() int { return h.fake.Count(statsig.EndpointCheckGate) }, wait, poll).Should(BeNumerically(">=", 2))
+	cm, _ := h.configMap("checkout-gates")()
+	cmWrites := h.writes.Get("ConfigMap/update") + h.writes.Get("ConfigMap/create")
+	statusWrites := h.writes.Get("GateCheck/status-patch")
+	calls := h.fake.Count(statsig.EndpointCheckGate)
+	time.Sleep(3 * time.Second) // ten periods
+	g.Expect(h.fake.Count(statsig.EndpointCheckGate)-calls).To(BeNumerically(">=", 5), "refreshes kept happening")
+	g.Expect(h.writes.Get("ConfigMap/update")+h.writes.Get("ConfigMap/create")).To(Equal(cmWrites), "ConfigMap writes in steady state")
+	g.Expect(h.configMap("checkout-gates")()).To(HaveField("ResourceVersion", cm.ResourceVersion))
+	// Status carries lastSyncTime, which the contract asks for on each successful sync; nothing else
+	// is written: at most one status patch per refresh.
+	g.Expect(h.writes.Get("GateCheck/status-patch") - statusWrites).To(BeNumerically("<=", h.fake.Count(statsig.EndpointCheckGate)-calls))
+	t.Logf("steady state over 3s: %d check_gate calls, %d ConfigMap writes, %d status patches",
+		h.fake.Count(statsig.EndpointCheckGate)-calls, h.writes.Get("ConfigMap/update")+h.writes.Get("ConfigMap/create")-cmWrites,
+		h.writes.Get("GateCheck/status-patch")-statusWrites)
+}
+
+func TestGateCheckRepairsDeletedConfigMapWithoutCallingStatsig(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new_checkout", true)
+	h.serverSecret("statsig")
+	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("checkout-gates"))
+	g.Eventually(h.configMap("checkout-gates"), wait, poll).Should(HaveField("Data", HaveKeyWithValue("new_checkout", "true")))
+	calls := h.fake.Count(statsig.EndpointCheckGate)
+	cm, _ := h.configMap("checkout-gates")()
+	g.Expect(k8s.Delete(context.Background(), cm)).To(Succeed())
+	g.Eventually(h.configMap("checkout-gates"), wait, poll).Should(And(HaveField("Data", HaveKeyWithValue("new_checkout", "true")), HaveField("UID", Not(Equal(cm.UID)))))
+	g.Expect(h.fake.Count(statsig.EndpointCheckGate)).To(Equal(calls))
+}
+
+func TestGateCheckManySharingAUserAreBatched(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.serverSecret("statsig")
+	const n = 50
+	for i := range n {
+		h.fake.SetGate(fmt.Sprintf("gate_%02d", i), i%2 == 0)
+	}
+	h.fake.SetGate("gate_shared", true)
+	for i := range n {
+		// Each asks for its own gate plus one that every GateCheck shares.
+		h.gateCheck(fmt.Sprintf("gc-%02d", i), []string{fmt.Sprintf("gate_%02d", i), "gate_shared"}, withRefresh(30))
+	}
+	allReady := func() int {
+		list := &statsigv1alpha1.GateCheckList{}
+		g.Expect(k8s.List(context.Background(), list, client.InNamespace(h.ns))).To(Succeed())
+		ready := 0
+		for i := range list.Items {
+			if readyReason(&list.Items[i]) == "True" {
+				ready++
+			}
+		}
+		return ready
+	}
+	g.Eventually(allReady, 30*time.Second, 100*time.Millisecond).Should(Equal(n))
+	first := h.fake.Count(statsig.EndpointCheckGate)
+
+	// Steady state: all 50 refresh every 30 s (scaled to 300 ms) on one grid, so each refresh of
+	// all of them is merged into a handful of calls.
+	h.fake.ResetCounts()
+	syncs := func() int64 {
+		var n int64
+		list := &statsigv1alpha1.GateCheckList{}
+		g.Expect(k8s.List(context.Background(), list, client.InNamespace(h.ns))).To(Succeed())
+		for i := range list.Items {
+			n += list.Items[i].Status.LastSyncTime.UnixMilli()
+		}
+		return n
+	}
+	start := syncs()
+	time.Sleep(3 * time.Second) // about ten refreshes
+	calls := h.fake.Count(statsig.EndpointCheckGate)
+	g.Expect(syncs()).NotTo(Equal(start), "the GateChecks kept refreshing")
+	refreshes := 3 * time.Second / (30 * timeScale)
+	perRefresh := float64(calls) / float64(refreshes)
+	t.Logf("50 GateChecks sharing a user: %d check_gate calls on creation; steady state %d calls over %d refresh periods = %.1f calls per refresh",
+		first, calls, refreshes, perRefresh)
+	g.Expect(perRefresh).To(BeNumerically("<=", 5), "calls per refresh of 50 GateChecks")
+	for i := range n {
+		gc := h.get(fmt.Sprintf("gc-%02d", i))
+		g.Expect(gc.Status.Results[0].Value).To(Equal(i%2 == 0), gc.Name)
+	}
+}
+
+func findCondition(gc *statsigv1alpha1.GateCheck, t string) *metav1.Condition {
+	for i := range gc.Status.Conditions {
+		if gc.Status.Conditions[i].Type == t {
+			return &gc.Status.Conditions[i]
+		}
+	}
+	return nil
+}

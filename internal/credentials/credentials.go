@@ -1,0 +1,114 @@
+// Package credentials finds the Statsig keys a resource may use: its own Secret, or the operator's
+// default Secret when the resource is allowed to use it.
+package credentials
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
+	"github.com/statsig-operator/statsig-operator/internal/conditions"
+)
+
+// Resolver reads credential Secrets. Secrets are read from the API server each time (Reader should
+// be the manager's uncached API reader): the operator never caches Secret data it does not own.
+type Resolver struct {
+	Reader client.Reader
+	// DefaultSecret is --default-secret; zero when none is configured.
+	DefaultSecret types.NamespacedName
+	// TrustedNamespaces is --default-secret-namespaces; labels.Nothing() trusts none.
+	TrustedNamespaces labels.Selector
+}
+
+// Credentials is a Secret's data and where it came from.
+type Credentials struct {
+	Secret types.NamespacedName
+	// Version is the Secret's resourceVersion, so that a change to it can trigger a sync.
+	Version string
+	data    map[string][]byte
+}
+
+// Key returns one data key, or a SecretNotFound failure naming the Secret and key (never a value).
+func (c *Credentials) Key(name string) (string, error) {
+	v, ok := c.data[name]
+	if !ok || len(v) == 0 {
+		return "", conditions.Permanent(statsigv1alpha1.ReasonSecretNotFound,
+			fmt.Sprintf("Secret %s has no key %q", c.Secret, name))
+	}
+	return string(v), nil
+}
+
+// Data returns the whole Secret data, for object-store credentials.
+func (c *Credentials) Data() map[string][]byte { return c.data }
+
+// Resolve finds the Secret for a resource. namespace is the resource's namespace ("" for a
+// cluster-scoped resource); ref is its secretRef (nil when omitted). A cluster-scoped resource may
+// always use the default Secret; a namespaced one only when its namespace matches the trusted
+// selector.
+func (r *Resolver) Resolve(ctx context.Context, namespace string, ref *types.NamespacedName) (*Credentials, error) {
+	target, err := r.secretFor(ctx, namespace, ref)
+	if err != nil {
+		return nil, err
+	}
+	return r.read(ctx, target)
+}
+
+// SecretFor returns which Secret a resource would read, without reading it (for watches).
+func (r *Resolver) secretFor(ctx context.Context, namespace string, ref *types.NamespacedName) (types.NamespacedName, error) {
+	if ref != nil {
+		return *ref, nil
+	}
+	if r.DefaultSecret.Name == "" {
+		return types.NamespacedName{}, conditions.Permanent(statsigv1alpha1.ReasonCredentialsNotAllowed,
+			"spec.secretRef is not set and the operator has no default Secret (--default-secret)")
+	}
+	if namespace == "" {
+		return r.DefaultSecret, nil
+	}
+	trusted, err := r.trusted(ctx, namespace)
+	if err != nil {
+		return types.NamespacedName{}, err
+	}
+	if !trusted {
+		return types.NamespacedName{}, conditions.Permanent(statsigv1alpha1.ReasonCredentialsNotAllowed,
+			fmt.Sprintf("spec.secretRef is not set and namespace %s is not trusted to use the operator's default Secret (--default-secret-namespaces)", namespace))
+	}
+	return r.DefaultSecret, nil
+}
+
+func (r *Resolver) trusted(ctx context.Context, namespace string) (bool, error) {
+	if r.TrustedNamespaces == nil || r.TrustedNamespaces.Empty() {
+		// An empty selector would match everything; the flag's "empty" means nobody.
+		return false, nil
+	}
+	ns := &corev1.Namespace{}
+	if err := r.Reader.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
+		return false, fmt.Errorf("get namespace %s: %w", namespace, err)
+	}
+	return r.TrustedNamespaces.Matches(labels.Set(ns.Labels)), nil
+}
+
+func (r *Resolver) read(ctx context.Context, name types.NamespacedName) (*Credentials, error) {
+	s := &corev1.Secret{}
+	if err := r.Reader.Get(ctx, name, s); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, conditions.Permanent(statsigv1alpha1.ReasonSecretNotFound, fmt.Sprintf("Secret %s not found", name))
+		}
+		return nil, fmt.Errorf("get Secret %s: %w", name, err)
+	}
+	return &Credentials{Secret: name, Version: s.ResourceVersion, data: s.Data}, nil
+}
+
+// LocalRef turns a namespaced resource's secretRef into a NamespacedName in its namespace.
+func LocalRef(namespace string, ref *statsigv1alpha1.LocalSecretReference) *types.NamespacedName {
+	if ref == nil {
+		return nil
+	}
+	return &types.NamespacedName{Namespace: namespace, Name: ref.Name}
+}

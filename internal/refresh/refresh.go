@@ -1,0 +1,182 @@
+// Package refresh decides when a resource is due to call Statsig again: on a spec change, a
+// requested-at bump, a credentials change, a failed attempt's backoff running out, or its refresh
+// period passing (with jitter, so that a restart does not fire every refresh at once).
+package refresh
+
+import (
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+)
+
+// Input is what a due-decision looks at, taken from the object and its status.
+type Input struct {
+	Generation             int64
+	ObservedGeneration     int64
+	RequestedAt            string
+	LastHandledRequestedAt string
+	// CredentialsVersion changes when the Secret does.
+	CredentialsVersion string
+	LastSync           *time.Time
+	Ready              bool
+	Interval           time.Duration
+	// Group, when set, puts resources that can share Statsig calls (same key, user and exposure
+	// setting) on one refresh grid, so that their refreshes coincide and the client's batcher merges
+	// them. The grid's offset comes from a hash of the group, which spreads different groups apart
+	// the way random jitter would.
+	Group string
+}
+
+type state struct {
+	generation  int64
+	requestedAt string
+	credentials string
+	nextAttempt time.Time
+	failures    int
+}
+
+// Tracker remembers each resource's last attempt. It is in memory: after a restart, Due falls back
+// to the status (observedGeneration, lastSyncTime, Ready), so a restart neither storms nor stalls.
+type Tracker struct {
+	Clock clock.PassiveClock
+	// Jitter returns a number in [0,1); nil uses math/rand.
+	Jitter func() float64
+	// MaxJitter is the largest fraction of the interval added to it; default 0.1.
+	MaxJitter float64
+	// BaseBackoff and MaxBackoff bound the retry delay after a transient failure.
+	BaseBackoff, MaxBackoff time.Duration
+
+	mu sync.Mutex
+	m  map[types.NamespacedName]*state
+}
+
+// NewTracker returns a Tracker with the operator's defaults.
+func NewTracker(c clock.PassiveClock) *Tracker {
+	return &Tracker{Clock: c, MaxJitter: 0.1, BaseBackoff: 5 * time.Second, MaxBackoff: 5 * time.Minute}
+}
+
+// Due reports whether a sync should call Statsig now and, when not, how long until it should.
+func (t *Tracker) Due(key types.NamespacedName, in Input) (bool, time.Duration) {
+	now := t.Clock.Now()
+	if in.RequestedAt != "" && in.RequestedAt != in.LastHandledRequestedAt {
+		return true, 0
+	}
+	t.mu.Lock()
+	st := t.m[key]
+	t.mu.Unlock()
+	if st == nil {
+		if in.Generation != in.ObservedGeneration || !in.Ready || in.LastSync == nil {
+			return true, 0
+		}
+		next := in.LastSync.Add(in.Interval)
+		if !now.Before(next) {
+			return true, 0
+		}
+		return false, next.Sub(now)
+	}
+	if in.Generation != st.generation || in.CredentialsVersion != st.credentials {
+		return true, 0
+	}
+	if !now.Before(st.nextAttempt) {
+		return true, 0
+	}
+	return false, st.nextAttempt.Sub(now)
+}
+
+// Succeeded records a successful attempt and returns when to refresh next.
+func (t *Tracker) Succeeded(key types.NamespacedName, in Input) time.Duration {
+	var after time.Duration
+	if in.Group != "" {
+		after = t.aligned(in.Group, in.Interval)
+	} else {
+		after = in.Interval + time.Duration(float64(in.Interval)*t.maxJitter()*t.jitter())
+	}
+	t.record(key, in, after, true)
+	return after
+}
+
+// Failed records a failed attempt and returns when to try again: Statsig's Retry-After when it gave
+// one, otherwise exponential backoff with full jitter for transient failures, and the refresh
+// interval for failures that need a change to be fixed.
+func (t *Tracker) Failed(key types.NamespacedName, in Input, transient bool, retryAfter time.Duration) time.Duration {
+	t.mu.Lock()
+	failures := 0
+	if st := t.m[key]; st != nil {
+		failures = st.failures
+	}
+	t.mu.Unlock()
+	var after time.Duration
+	switch {
+	case retryAfter > 0:
+		after = retryAfter
+	case transient:
+		ceiling := float64(t.BaseBackoff) * math.Pow(2, float64(min(failures, 20)))
+		ceiling = min(ceiling, float64(t.MaxBackoff), float64(in.Interval))
+		// Full jitter, but never below one base step, so that a failing key is not hammered.
+		after = max(time.Duration(ceiling*t.jitter()), t.BaseBackoff)
+	default:
+		after = in.Interval
+	}
+	t.record(key, in, after, false)
+	return after
+}
+
+// aligned returns the time until the group's next grid point that is at least half an interval
+// away: members that synced at the same grid point all land on the next one.
+func (t *Tracker) aligned(group string, interval time.Duration) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(group))
+	offset := time.Duration(h.Sum64() % uint64(interval))
+	now := t.Clock.Now()
+	base := now.Add(interval / 2).Truncate(interval).Add(offset) // Truncate works on absolute time
+	for base.Before(now.Add(interval / 2)) {
+		base = base.Add(interval)
+	}
+	return base.Sub(now)
+}
+
+// Forget drops a deleted resource's memory.
+func (t *Tracker) Forget(key types.NamespacedName) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.m, key)
+}
+
+func (t *Tracker) record(key types.NamespacedName, in Input, after time.Duration, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m == nil {
+		t.m = map[types.NamespacedName]*state{}
+	}
+	st := t.m[key]
+	if st == nil {
+		st = &state{}
+		t.m[key] = st
+	}
+	st.generation, st.requestedAt, st.credentials = in.Generation, in.RequestedAt, in.CredentialsVersion
+	st.nextAttempt = t.Clock.Now().Add(after)
+	if ok {
+		st.failures = 0
+	} else {
+		st.failures++
+	}
+}
+
+func (t *Tracker) jitter() float64 {
+	if t.Jitter != nil {
+		return t.Jitter()
+	}
+	return rand.Float64()
+}
+
+func (t *Tracker) maxJitter() float64 {
+	if t.MaxJitter <= 0 {
+		return 0.1
+	}
+	return t.MaxJitter
+}
