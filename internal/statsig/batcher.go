@@ -199,18 +199,7 @@ func (g *gateBatcher) sealLocked(b *gateBatch) {
 func (g *gateBatcher) run(b *gateBatch) {
 	results, err := g.c.checkGateCall(b.ctx, b.user, b.names, b.opts)
 	g.mu.Lock()
-	list := g.inflight[b.key]
-	for i, x := range list {
-		if x == b {
-			list = append(list[:i], list[i+1:]...)
-			break
-		}
-	}
-	if len(list) == 0 {
-		delete(g.inflight, b.key)
-	} else {
-		g.inflight[b.key] = list
-	}
+	g.removeInflightLocked(b)
 	b.results, b.err = results, err
 	b.cancel()
 	close(b.done)
@@ -225,8 +214,25 @@ func (g *gateBatcher) leave(joined []joinedBatch) {
 	for _, j := range joined {
 		j.b.waiters--
 		if j.b.waiters == 0 && j.b.isSealed {
+			// Nobody joins a cancelled call: a later caller would only inherit its error.
+			g.removeInflightLocked(j.b)
 			j.b.cancel()
 		}
+	}
+}
+
+func (g *gateBatcher) removeInflightLocked(b *gateBatch) {
+	list := g.inflight[b.key]
+	for i, x := range list {
+		if x == b {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(g.inflight, b.key)
+	} else {
+		g.inflight[b.key] = list
 	}
 }
 

@@ -284,3 +284,33 @@ func BenchmarkBatcherConcurrentCallers(b *testing.B) {
 	b.ReportMetric(float64(calls)/float64(b.N), "calls/request")
 	b.ReportMetric(float64(b.N)/float64(max(calls, 1)), "requests/call")
 }
+
+func TestCallerAfterCancelledCallGetsAFreshOne(t *testing.T) {
+	g := NewWithT(t)
+	srv, client, clk := batchHarness(t, gateNames(1))
+	resume := srv.Pause(statsig.EndpointCheckGate)
+	defer resume()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := client.CheckGates(ctx, testUser, gateNames(1), statsig.ReadOptions{})
+		first <- err
+	}()
+	g.Eventually(client.WaitingGateCallers).Should(Equal(1))
+	clk.Step(10 * time.Millisecond)
+	g.Eventually(func() int { return srv.Count(statsig.EndpointCheckGate) }).Should(Equal(1))
+	cancel()
+	g.Eventually(first).Should(Receive(MatchError(context.Canceled)))
+
+	second := make(chan error, 1)
+	go func() {
+		_, err := client.CheckGates(context.Background(), testUser, gateNames(1), statsig.ReadOptions{})
+		second <- err
+	}()
+	g.Eventually(client.WaitingGateCallers).Should(Equal(1))
+	clk.Step(10 * time.Millisecond)
+	g.Eventually(func() int { return srv.Count(statsig.EndpointCheckGate) }).Should(Equal(2))
+	resume()
+	g.Eventually(second).Should(Receive(Not(HaveOccurred())))
+}

@@ -129,6 +129,10 @@ func (c *Client) do(ctx context.Context, req request) ([]byte, error) {
 		if err := c.waitLimiter(ctx); err != nil {
 			return nil, c.contextError(req.endpoint, err)
 		}
+		// A 429 answered to another caller while this one waited for its token holds it too.
+		if err := c.checkHold(req.endpoint); err != nil {
+			return nil, err
+		}
 		if attempt > 1 {
 			retriesTotal.WithLabelValues(req.endpoint).Inc()
 		}

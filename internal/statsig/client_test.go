@@ -97,9 +97,13 @@ func TestGetConfig(t *testing.T) {
 		setup func(*statsigtest.Server)
 		want  statsig.ConfigResult
 	}{
-		{"dynamic config", func(s *statsigtest.Server) { s.SetConfig("checkout_settings", map[string]any{"max_items": 5, "theme": "dark"}) },
+		{"dynamic config", func(s *statsigtest.Server) {
+			s.SetConfig("checkout_settings", map[string]any{"max_items": 5, "theme": "dark"})
+		},
 			statsig.ConfigResult{Name: "checkout_settings", Value: json.RawMessage(`{"max_items":5,"theme":"dark"}`), RuleID: "fake_config_rule"}},
-		{"experiment", func(s *statsigtest.Server) { s.SetExperiment("checkout_settings", "Test", map[string]any{"color": "blue"}) },
+		{"experiment", func(s *statsigtest.Server) {
+			s.SetExperiment("checkout_settings", "Test", map[string]any{"color": "blue"})
+		},
 			statsig.ConfigResult{Name: "checkout_settings", Value: json.RawMessage(`{"color":"blue"}`), RuleID: "fake_group_Test", GroupName: "Test"}},
 		{"unknown config answers an empty value", func(*statsigtest.Server) {},
 			statsig.ConfigResult{Name: "checkout_settings", Value: json.RawMessage(`{}`)}},

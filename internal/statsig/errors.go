@@ -49,8 +49,9 @@ func (c Class) String() string {
 type APIError struct {
 	// Endpoint is one of the Endpoint* names.
 	Endpoint string
-	// StatusCode is Statsig's HTTP status, or 0 when no answer was read (network error, timeout,
-	// local refusal).
+	// StatusCode is Statsig's HTTP status; 0 when no answer was read (network error, timeout) or
+	// the client refused to send a request Statsig would reject; 429 when the request was refused
+	// locally because the key is held after a 429.
 	StatusCode int
 	// RetryAfter is how long Statsig asked us to wait (429), already clamped to Options.MaxRetryAfter,
 	// or the time left on the key's hold when the request was refused locally.
