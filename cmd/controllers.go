@@ -3,17 +3,29 @@ package main
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"github.com/statsig-operator/statsig-operator/controllers"
 	"github.com/statsig-operator/statsig-operator/internal/configmap"
 	"github.com/statsig-operator/statsig-operator/internal/credentials"
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
 	"github.com/statsig-operator/statsig-operator/internal/options"
-	"github.com/statsig-operator/statsig-operator/internal/refresh"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 )
+
+// shared is what every controller's setup may use.
+type shared struct {
+	Clients       *statsig.Clients
+	Credentials   *credentials.Resolver
+	ConfigMaps    *configmap.Writer
+	DefaultSecret types.NamespacedName
+	Clock         clock.Clock
+}
+
+// controllerSetups holds one setup per kind; each kind's file in cmd/ appends its own in init, so
+// that adding a kind touches no shared list.
+var controllerSetups []func(mgr ctrl.Manager, opts *options.Options, s *shared) error
 
 // setupControllers registers every controller with the manager.
 func setupControllers(mgr ctrl.Manager, opts *options.Options) error {
@@ -31,19 +43,11 @@ func setupControllers(mgr ctrl.Manager, opts *options.Options) error {
 	trusted, _ := opts.TrustedNamespaceSelector()
 	creds := &credentials.Resolver{Reader: mgr.GetAPIReader(), DefaultSecret: defaultSecret, TrustedNamespaces: trusted}
 	writer := &configmap.Writer{Client: mgr.GetClient(), Scheme: mgr.GetScheme()}
-	clk := clock.RealClock{}
-
-	if err := (&controllers.GateCheckReconciler{
-		Client:                  mgr.GetClient(),
-		Credentials:             creds,
-		Gates:                   controllers.GateCheckerFor(clients),
-		ConfigMaps:              writer,
-		Tracker:                 refresh.NewTracker(clk),
-		Events:                  mgr.GetEventRecorder("statsig-operator"),
-		Clock:                   clk,
-		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
-	}).SetupWithManager(mgr, defaultSecret); err != nil {
-		return fmt.Errorf("set up GateCheck controller: %w", err)
+	s := &shared{Clients: clients, Credentials: creds, ConfigMaps: writer, DefaultSecret: defaultSecret, Clock: clock.RealClock{}}
+	for _, setup := range controllerSetups {
+		if err := setup(mgr, opts, s); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
@@ -20,6 +22,22 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
 )
+
+func init() {
+	testControllers = append(testControllers, func(mgr ctrl.Manager, h *harness) error {
+		return (&GateCheckReconciler{
+			Client:                  mgr.GetClient(),
+			Credentials:             h.deps.Credentials,
+			Gates:                   GateCheckerFor(h.deps.Clients),
+			ConfigMaps:              h.deps.ConfigMaps,
+			Tracker:                 fastTracker(),
+			Events:                  h.deps.Events,
+			Clock:                   clock.RealClock{},
+			Interval:                h.deps.Interval,
+			MaxConcurrentReconciles: 16,
+		}).SetupWithManager(mgr, h.defaultSecret)
+	})
+}
 
 const wait = 15 * time.Second
 const poll = 20 * time.Millisecond

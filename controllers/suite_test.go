@@ -75,6 +75,7 @@ type harness struct {
 	// defaultSecret/trusted configure the default Secret for this harness's manager.
 	defaultSecret types.NamespacedName
 	trusted       labels.Selector
+	deps          *testDeps
 }
 
 type harnessOption func(*harness)
@@ -142,22 +143,17 @@ func (h *harness) startManager() {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tracker := refresh.NewTracker(clock.RealClock{})
-	tracker.BaseBackoff, tracker.MaxBackoff = 100*time.Millisecond, time.Second
-	r := &GateCheckReconciler{
-		Client:      mgr.GetClient(),
+	h.deps = &testDeps{
+		Clients:     clients,
 		Credentials: &credentials.Resolver{Reader: mgr.GetAPIReader(), DefaultSecret: h.defaultSecret, TrustedNamespaces: h.trusted},
-		Gates:       GateCheckerFor(clients),
 		ConfigMaps:  &configmap.Writer{Client: mgr.GetClient(), Scheme: mgr.GetScheme()},
-		Tracker:     tracker,
 		Events:      mgr.GetEventRecorder("statsig-operator"),
-		Clock:       clock.RealClock{},
 		Interval:    func(s int32) time.Duration { return time.Duration(s) * timeScale },
-
-		MaxConcurrentReconciles: 16,
 	}
-	if err := r.SetupWithManager(mgr, h.defaultSecret); err != nil {
-		t.Fatal(err)
+	for _, setup := range testControllers {
+		if err := setup(mgr, h); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -169,6 +165,26 @@ func (h *harness) startManager() {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 }
+
+// testDeps are what every controller under test is built from.
+type testDeps struct {
+	Clients     *statsig.Clients
+	Credentials *credentials.Resolver
+	ConfigMaps  *configmap.Writer
+	Events      eventRecorder
+	Interval    func(int32) time.Duration
+}
+
+// fastTracker is a refresh tracker with test-sized backoff.
+func fastTracker() *refresh.Tracker {
+	t := refresh.NewTracker(clock.RealClock{})
+	t.BaseBackoff, t.MaxBackoff = 100*time.Millisecond, time.Second
+	return t
+}
+
+// testControllers holds one setup per kind; each kind's test file appends its own in init, so
+// that every harness runs every controller (as the operator does) and no shared list is edited.
+var testControllers []func(mgr ctrl.Manager, h *harness) error
 
 // writeCounter counts the manager's writes to the API server by kind and verb.
 type writeCounter struct {

@@ -35,12 +35,22 @@ var (
 		"Seconds since the resource's last successful sync.", clock.RealClock{})
 )
 
-var once sync.Once
+var (
+	once       sync.Once
+	collectors = []prometheus.Collector{Syncs, GateValue, ConfigMapWrites, LastSuccess}
+)
 
-// Register registers the metrics once.
+// Add adds collectors that Register will register; call it from a package-level var or init so
+// that each concern keeps its metrics in its own file.
+func Add(c ...prometheus.Collector) bool {
+	collectors = append(collectors, c...)
+	return true
+}
+
+// Register registers every metric once on controller-runtime's registry.
 func Register() {
 	once.Do(func() {
-		ctrlmetrics.Registry.MustRegister(Syncs, GateValue, ConfigMapWrites, LastSuccess)
+		ctrlmetrics.Registry.MustRegister(collectors...)
 	})
 }
 
