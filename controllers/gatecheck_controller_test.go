@@ -379,7 +379,9 @@ func TestGateCheckManySharingAUserAreBatched(t *testing.T) {
 	perRefresh := float64(calls) / float64(refreshes)
 	t.Logf("50 GateChecks sharing a user: %d check_gate calls on creation; steady state %d calls over %d refresh periods = %.1f calls per refresh",
 		first, calls, refreshes, perRefresh)
-	g.Expect(perRefresh).To(BeNumerically("<=", 5), "calls per refresh of 50 GateChecks")
+	// Unbatched this is 50. Batched it is about ceil(50 / workers) = 4 (16 workers, each blocked
+	// until its batch answers), plus stragglers that miss a batch window.
+	g.Expect(perRefresh).To(BeNumerically("<=", 8), "calls per refresh of 50 GateChecks")
 	for i := range n {
 		gc := h.get(fmt.Sprintf("gc-%02d", i))
 		g.Expect(gc.Status.Results[0].Value).To(Equal(i%2 == 0), gc.Name)
