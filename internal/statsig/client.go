@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -350,7 +351,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 
 // parseRetryAfter reads a Retry-After value in seconds or as an HTTP date.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = trimSpace(v)
+	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, false
 	}
@@ -368,5 +369,3 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	}
 	return 0, false
 }
-
-func trimSpace(s string) string { return string(bytes.TrimSpace([]byte(s))) }
