@@ -275,10 +275,6 @@ func withSecret(name string) gcOption {
 	}
 }
 
-func withUser(id string) gcOption {
-	return func(gc *statsigv1alpha1.GateCheck) { gc.Spec.User.UserID = id }
-}
-
 func withRefresh(seconds int32) gcOption {
 	return func(gc *statsigv1alpha1.GateCheck) { gc.Spec.RefreshIntervalSeconds = seconds }
 }

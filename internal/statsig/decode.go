@@ -140,7 +140,7 @@ func decodeLayer(body []byte) (LayerResult, error) {
 }
 
 // errNotAccepted: a 2xx log answer that says success=false.
-var errNotAccepted = errors.New("Statsig answered success=false")
+var errNotAccepted = errors.New("statsig answered success=false")
 
 // decodeLogResponse reads LogEventResponse. An empty 2xx body counts as accepted: the status
 // already says so, and nothing in the contract promises a body.

@@ -172,10 +172,10 @@ func (p *process) waitReady(ready func() error) error {
 			return nil
 		}
 		if p.exited() {
-			return fmt.Errorf("%s exited during start: %v\n%s", p.name, err, p.logs.String())
+			return fmt.Errorf("%s exited during start: %w\n%s", p.name, err, p.logs.String())
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %s: %v\n%s", p.name, startTimeout, err, p.logs.String())
+			return fmt.Errorf("%s not ready after %s: %w\n%s", p.name, startTimeout, err, p.logs.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -160,7 +160,7 @@ func resetMidBody(w http.ResponseWriter, status int, h http.Header, body []byte)
 	if err != nil {
 		return
 	}
-	fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
+	_, _ = fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\n", status, http.StatusText(status))
 	h.Set("Content-Length", strconv.Itoa(len(body)+1))
 	_ = h.Write(buf)
 	_, _ = buf.WriteString("\r\n")
