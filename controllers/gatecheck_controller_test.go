@@ -396,3 +396,29 @@ func findCondition(gc *statsigv1alpha1.GateCheck, t string) *metav1.Condition {
 	}
 	return nil
 }
+
+func TestManagerCachesOnlyItsOwnConfigMaps(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new_checkout", true)
+	h.serverSecret("statsig")
+	for i := range 20 {
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: fmt.Sprintf("unrelated-%02d", i)}, Data: map[string]string{"k": "v"}}
+		g.Expect(k8s.Create(context.Background(), cm)).To(Succeed())
+	}
+	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("checkout-gates"))
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
+	// The manager's cache holds the one ConfigMap it owns and none of the others.
+	g.Eventually(func() ([]string, error) {
+		list := &corev1.ConfigMapList{}
+		err := h.cached.List(context.Background(), list, client.InNamespace(h.ns))
+		var names []string
+		for _, cm := range list.Items {
+			names = append(names, cm.Name)
+		}
+		return names, err
+	}, wait, poll).Should(Equal([]string{"checkout-gates"}))
+	all := &corev1.ConfigMapList{}
+	g.Expect(k8s.List(context.Background(), all, client.InNamespace(h.ns))).To(Succeed())
+	g.Expect(len(all.Items)).To(BeNumerically(">=", 21))
+}

@@ -76,6 +76,8 @@ type harness struct {
 	defaultSecret types.NamespacedName
 	trusted       labels.Selector
 	deps          *testDeps
+	// cached is the manager's own (cache-backed) client.
+	cached client.Client
 }
 
 type harnessOption func(*harness)
@@ -143,6 +145,7 @@ func (h *harness) startManager() {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.cached = mgr.GetClient()
 	h.deps = &testDeps{
 		Clients:     clients,
 		Credentials: &credentials.Resolver{Reader: mgr.GetAPIReader(), DefaultSecret: h.defaultSecret, TrustedNamespaces: h.trusted},
