@@ -355,17 +355,20 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if v == "" {
 		return 0, false
 	}
+	// Both forms are bounded here, whatever the caller clamps to later: a date decades away
+	// must not overflow or stall anything.
+	const longest = 365 * 24 * time.Hour
 	if secs, err := strconv.ParseFloat(v, 64); err == nil {
 		if secs < 0 || secs != secs {
 			return 0, false
 		}
-		if secs > float64(365*24*time.Hour/time.Second) {
-			secs = float64(365 * 24 * time.Hour / time.Second)
+		if secs > float64(longest/time.Second) {
+			return longest, true
 		}
 		return time.Duration(secs * float64(time.Second)), true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), longest), true
 	}
 	return 0, false
 }

@@ -165,7 +165,7 @@ func FuzzParseRetryAfter(f *testing.F) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, v string) {
 		d, ok := parseRetryAfter(v, now)
-		if ok && (d < 0 || d > 366*24*time.Hour) {
+		if ok && (d < 0 || d > 365*24*time.Hour) {
 			t.Fatalf("Retry-After %q gave %v", v, d)
 		}
 	})
