@@ -78,6 +78,8 @@ type harness struct {
 	deps          *testDeps
 	// cached is the manager's own (cache-backed) client.
 	cached client.Client
+	// stop stops the manager that startManager started last, as a crash or a rollout would.
+	stop func()
 }
 
 type harnessOption func(*harness)
@@ -166,7 +168,8 @@ func (h *harness) startManager() {
 			t.Errorf("manager: %v", err)
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	h.stop = func() { cancel(); <-done }
+	t.Cleanup(h.stop)
 }
 
 // testDeps are what every controller under test is built from.
