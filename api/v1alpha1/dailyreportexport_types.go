@@ -187,7 +187,10 @@ type ExportedDate struct {
 type DailyReportExportStatus struct {
 	CommonStatus `json:",inline"`
 
-	// dates is a bounded ledger of report dates, newest first.
+	// dates is the ledger of report dates, newest first: every date from startDate (or from the
+	// first date this resource targeted) to the newest, at most 400 dates back and none past
+	// retentionDays. A date stays Pending until it is Exported or, not available within
+	// availabilityDeadline, Failed.
 	// +listType=map
 	// +listMapKey=date
 	// +kubebuilder:validation:MaxItems=400
@@ -198,12 +201,12 @@ type DailyReportExportStatus struct {
 	// +optional
 	LastExportedDate string `json:"lastExportedDate,omitempty"`
 
-	// lastScheduleTime is the last schedule time that was run, so a restart neither skips a due run
-	// nor runs one twice.
+	// lastScheduleTime is the newest schedule time that was run (or passed while suspended), so that
+	// a restart neither skips a due run nor runs one twice, and resuming does not make up a run.
 	// +optional
 	LastScheduleTime *metav1.Time `json:"lastScheduleTime,omitempty"`
 
-	// nextScheduleTime is when the schedule fires next.
+	// nextScheduleTime is when the schedule fires next; empty while suspended.
 	// +optional
 	NextScheduleTime *metav1.Time `json:"nextScheduleTime,omitempty"`
 }
