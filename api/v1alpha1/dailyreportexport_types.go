@@ -218,7 +218,7 @@ type DailyReportExportStatus struct {
 // +kubebuilder:resource:shortName=dre;reportexport,categories=statsig
 // +kubebuilder:printcolumn:name="Report",type=string,JSONPath=`.spec.reportType`
 // +kubebuilder:printcolumn:name="Last Exported",type=string,JSONPath=`.status.lastExportedDate`
-// +kubebuilder:printcolumn:name="Next Run",type=date,JSONPath=`.status.nextScheduleTime`
+// +kubebuilder:printcolumn:name="Next Run",type=string,JSONPath=`.status.nextScheduleTime`,description="When the schedule fires next"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
