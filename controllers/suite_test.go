@@ -78,11 +78,18 @@ type harness struct {
 	deps          *testDeps
 	// cached is the manager's own (cache-backed) client.
 	cached client.Client
+	// extraNamespaces are cached besides ns, for kinds that write outside the test's namespace.
+	extraNamespaces []string
 	// stop stops the manager that startManager started last, as a crash or a rollout would.
 	stop func()
 }
 
 type harnessOption func(*harness)
+
+// withNamespaces adds namespaces to the manager's cache (a ClusterConfigSnapshot writes into them).
+func withNamespaces(ns ...string) harnessOption {
+	return func(h *harness) { h.extraNamespaces = append(h.extraNamespaces, ns...) }
+}
 
 func withDefaultSecret(nn types.NamespacedName, trusted labels.Selector) harnessOption {
 	return func(h *harness) { h.defaultSecret, h.trusted = nn, trusted }
@@ -116,6 +123,9 @@ func (h *harness) startManager() {
 	namespaces := map[string]cache.Config{h.ns: {}}
 	if h.defaultSecret.Namespace != "" {
 		namespaces[h.defaultSecret.Namespace] = cache.Config{}
+	}
+	for _, ns := range h.extraNamespaces {
+		namespaces[ns] = cache.Config{}
 	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 testenv.Scheme,

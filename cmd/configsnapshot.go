@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/statsig-operator/statsig-operator/controllers"
+	"github.com/statsig-operator/statsig-operator/internal/options"
+	"github.com/statsig-operator/statsig-operator/internal/refresh"
+	"github.com/statsig-operator/statsig-operator/internal/rollout"
+	"github.com/statsig-operator/statsig-operator/internal/snapshot"
+)
+
+func init() {
+	controllerSetups = append(controllerSetups, func(mgr ctrl.Manager, opts *options.Options, s *shared) error {
+		// Workloads are patched directly and checked through the API reader, so that the operator
+		// does not cache every Deployment, StatefulSet and DaemonSet of the cluster.
+		roller := &rollout.Roller{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: s.Clock}
+		if err := (&controllers.ConfigSnapshotReconciler{
+			Client:                  mgr.GetClient(),
+			Credentials:             s.Credentials,
+			Statsig:                 controllers.SnapshotClientFor(s.Clients),
+			ConfigMaps:              s.ConfigMaps,
+			Outputs:                 &snapshot.Outputs{},
+			Rollouts:                roller,
+			Tracker:                 refresh.NewTracker(s.Clock),
+			Events:                  mgr.GetEventRecorder("statsig-operator"),
+			Clock:                   s.Clock,
+			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		}).SetupWithManager(mgr, s.DefaultSecret); err != nil {
+			return fmt.Errorf("set up ConfigSnapshot controller: %w", err)
+		}
+		if err := (&controllers.ClusterConfigSnapshotReconciler{
+			Client:                  mgr.GetClient(),
+			Credentials:             s.Credentials,
+			Statsig:                 controllers.SnapshotClientFor(s.Clients),
+			ConfigMaps:              s.ConfigMaps,
+			Outputs:                 &snapshot.Outputs{},
+			Rollouts:                roller,
+			Tracker:                 refresh.NewTracker(s.Clock),
+			Events:                  mgr.GetEventRecorder("statsig-operator"),
+			Clock:                   s.Clock,
+			WatchNamespaces:         opts.WatchNamespaceList(),
+			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		}).SetupWithManager(mgr, s.DefaultSecret); err != nil {
+			return fmt.Errorf("set up ClusterConfigSnapshot controller: %w", err)
+		}
+		return nil
+	})
+}

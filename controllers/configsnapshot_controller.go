@@ -1,0 +1,340 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
+	"github.com/statsig-operator/statsig-operator/internal/conditions"
+	"github.com/statsig-operator/statsig-operator/internal/configmap"
+	"github.com/statsig-operator/statsig-operator/internal/credentials"
+	"github.com/statsig-operator/statsig-operator/internal/metrics"
+	"github.com/statsig-operator/statsig-operator/internal/refresh"
+	"github.com/statsig-operator/statsig-operator/internal/rollout"
+	"github.com/statsig-operator/statsig-operator/internal/snapshot"
+	"github.com/statsig-operator/statsig-operator/internal/statsig"
+)
+
+const configSnapshotKind = "ConfigSnapshot"
+
+// snapshotClient evaluates (server secret key) and lists (console key) for snapshots.
+type snapshotClient interface {
+	snapshot.Evaluator
+	snapshot.Lister
+}
+
+// SnapshotClientFor adapts the client pool to the snapshot controllers' interface.
+func SnapshotClientFor(c *statsig.Clients) func(key string) snapshotClient {
+	return func(key string) snapshotClient { return c.ForKey(key) }
+}
+
+// ConfigSnapshotReconciler writes a ConfigSnapshot's values into its ConfigMap and rolls its
+// rollout targets when the content changes.
+type ConfigSnapshotReconciler struct {
+	client.Client
+	Credentials *credentials.Resolver
+	// Statsig returns the client for a key: the server secret key evaluates, the console key lists.
+	Statsig    func(key string) snapshotClient
+	Fetcher    snapshot.Fetcher
+	ConfigMaps *configmap.Writer
+	// Outputs holds the last written data, for repairs that need no Statsig call.
+	Outputs  *snapshot.Outputs
+	Rollouts *rollout.Roller
+	Tracker  *refresh.Tracker
+	Events   eventRecorder
+	Clock    clock.PassiveClock
+	// MaxConcurrentReconciles bounds parallel syncs.
+	MaxConcurrentReconciles int
+	// Interval turns spec.refreshIntervalSeconds into a period; nil means seconds. Tests shrink it.
+	Interval func(seconds int32) time.Duration
+}
+
+// +kubebuilder:rbac:groups=statsig-operator.io,resources=configsnapshots,verbs=get;list;watch
+// +kubebuilder:rbac:groups=statsig-operator.io,resources=configsnapshots/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile syncs one ConfigSnapshot.
+func (r *ConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
+	cs := &statsigv1alpha1.ConfigSnapshot{}
+	if err := r.Get(ctx, req.NamespacedName, cs); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			r.Tracker.Forget(req.NamespacedName)
+			r.Outputs.Forget(req.NamespacedName)
+			metrics.ForgetSnapshot(metrics.Object{Kind: configSnapshotKind, Namespace: req.Namespace, Name: req.Name})
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if cs.Spec.Suspend {
+		logf.FromContext(ctx).V(1).Info("Suspended; not syncing")
+		return ctrl.Result{}, nil
+	}
+	before := cs.DeepCopy()
+	defer func() {
+		readyEvent(r.Events, cs, before.Status.Conditions, cs.Status.Conditions)
+		if err := patchStatus(ctx, r.Client, before, cs, before.Status, cs.Status); err != nil {
+			retErr = err
+		}
+	}()
+	return r.reconcile(ctx, cs)
+}
+
+func (r *ConfigSnapshotReconciler) reconcile(ctx context.Context, cs *statsigv1alpha1.ConfigSnapshot) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(cs)
+	creds, credErr := r.Credentials.Resolve(ctx, cs.Namespace, credentials.LocalRef(cs.Namespace, cs.Spec.SecretRef))
+	in := refreshInput(cs.Generation, cs.Annotations, &cs.Status.CommonStatus, creds, interval(r.Interval, cs.Spec.RefreshIntervalSeconds))
+	// Gates of snapshots and GateChecks that share a key and a user refresh together and share calls.
+	in.Group = batchGroup(creds, cs.Spec.User, cs.Spec.LogExposures)
+	due, wait := r.Tracker.Due(key, in)
+	if !due {
+		intact, err := r.keepOutput(ctx, cs)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		// Output that cannot be restored from memory (after a restart, say) is fetched again, but
+		// only while Ready: a failing snapshot waits for its backoff instead.
+		if intact || !conditions.IsReady(&cs.Status.CommonStatus) {
+			rollWait, err := r.rollout(ctx, cs)
+			return ctrl.Result{RequeueAfter: sooner(wait, rollWait)}, err
+		}
+	}
+	if v := cs.Annotations[statsigv1alpha1.AnnotationRequestedAt]; v != "" {
+		cs.Status.LastHandledRequestedAt = v
+	}
+
+	err := credErr
+	if err == nil {
+		err = r.sync(ctx, cs, creds)
+	}
+	now := r.Clock.Now()
+	var after time.Duration
+	if err != nil {
+		f := conditions.Classify(err)
+		logf.FromContext(ctx).Info("Sync failed", "reason", f.Reason, "message", f.Message)
+		conditions.MarkFailed(&cs.Status.CommonStatus, cs.Generation, now, f)
+		metrics.Syncs.WithLabelValues(configSnapshotKind, f.Reason).Inc()
+		after = r.Tracker.Failed(key, in, f.Transient, f.RetryAfter)
+	} else {
+		conditions.MarkSynced(&cs.Status.CommonStatus, cs.Generation, now,
+			fmt.Sprintf("%d entities written to ConfigMap %s", cs.Status.Entities, cs.Spec.Target.ConfigMapName))
+		metrics.Syncs.WithLabelValues(configSnapshotKind, "success").Inc()
+		metrics.LastSuccess.Set(metrics.Object{Kind: configSnapshotKind, Namespace: cs.Namespace, Name: cs.Name}, now)
+		after = r.Tracker.Succeeded(key, in)
+	}
+	rollWait, rollErr := r.rollout(ctx, cs)
+	return ctrl.Result{RequeueAfter: sooner(after, rollWait)}, rollErr
+}
+
+// sync calls Statsig and writes the ConfigMap. On any error nothing is written, so the last good
+// output stays exactly as it was.
+func (r *ConfigSnapshotReconciler) sync(ctx context.Context, cs *statsigv1alpha1.ConfigSnapshot, creds *credentials.Credentials) error {
+	data, count, err := evaluate(ctx, creds, r.Statsig, r.Fetcher, cs.Spec.SnapshotEntities, cs.Spec.Target.Format)
+	if err != nil {
+		return err
+	}
+	if err := r.write(ctx, cs, data); err != nil {
+		return err
+	}
+	hash := configmap.Hash(data, nil)
+	r.Outputs.Put(client.ObjectKeyFromObject(cs), cs.UID, hash, data)
+	contentEvent(r.Events, cs, cs.Status.ContentHash, hash, count)
+	cs.Status.ContentHash, cs.Status.Entities = hash, int32(count)
+	metrics.SnapshotEntities.WithLabelValues(configSnapshotKind, cs.Namespace, cs.Name).Set(float64(count))
+	return nil
+}
+
+// write applies data to the target ConfigMap and removes any ConfigMap this snapshot wrote under
+// an earlier target name.
+func (r *ConfigSnapshotReconciler) write(ctx context.Context, cs *statsigv1alpha1.ConfigSnapshot, data map[string]string) error {
+	name := string(cs.Spec.Target.ConfigMapName)
+	res, err := r.ConfigMaps.Apply(ctx, cs, configSnapshotKind, configmap.Desired{Namespace: cs.Namespace, Name: name, Data: data})
+	if err != nil {
+		return err
+	}
+	countWrite(configSnapshotKind, res)
+	return r.ConfigMaps.DeleteOthers(ctx, cs, cs.Namespace, map[client.ObjectKey]bool{{Namespace: cs.Namespace, Name: name}: true})
+}
+
+// keepOutput puts the last written content back in place (a deleted or edited ConfigMap) without
+// calling Statsig. It reports false when it has no copy of that content to restore, or the target
+// cannot be written: then a sync is needed.
+func (r *ConfigSnapshotReconciler) keepOutput(ctx context.Context, cs *statsigv1alpha1.ConfigSnapshot) (bool, error) {
+	key := client.ObjectKeyFromObject(cs)
+	_, data, ok := r.Outputs.Get(key, cs.UID)
+	if !ok {
+		hash := cs.Status.ContentHash
+		if hash == "" {
+			return true, nil // nothing written yet, so nothing to keep
+		}
+		// After a restart the ConfigMap itself is the copy, if it still holds the content.
+		cm := &corev1.ConfigMap{}
+		if err := r.Get(ctx, client.ObjectKey{Namespace: cs.Namespace, Name: string(cs.Spec.Target.ConfigMapName)}, cm); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		if cm.Labels[statsigv1alpha1.LabelOwnerUID] != string(cs.UID) || configmap.Hash(cm.Data, cm.BinaryData) != hash {
+			return false, nil
+		}
+		data = cm.Data
+		r.Outputs.Put(key, cs.UID, hash, data)
+	}
+	if err := r.write(ctx, cs, data); err != nil {
+		if f := (*conditions.Failure)(nil); errors.As(err, &f) {
+			return false, nil // reported by the sync that follows
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// rollout rolls the spec's targets to the current content hash and sets RolledOut; it leaves Ready
+// alone. It returns how long until a coalesced rollout may run.
+func (r *ConfigSnapshotReconciler) rollout(ctx context.Context, cs *statsigv1alpha1.ConfigSnapshot) (time.Duration, error) {
+	targets := make([]rollout.Target, 0, len(cs.Spec.RolloutTargets))
+	for _, t := range cs.Spec.RolloutTargets {
+		targets = append(targets, rollout.Target{Kind: t.Kind, Namespace: cs.Namespace, Name: t.Name})
+	}
+	return rolloutTargets(ctx, r.Rollouts, r.Events, cs, cs.Generation, &cs.Status, targets)
+}
+
+// SetupWithManager registers the controller: ConfigSnapshots (spec and annotation changes only, so
+// that its own status writes do not wake it), the ConfigMaps it owns, and the Secrets it reads.
+func (r *ConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, defaultSecret types.NamespacedName) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.ConfigSnapshot{}, secretIndex,
+		func(o client.Object) []string {
+			cs := o.(*statsigv1alpha1.ConfigSnapshot)
+			if cs.Spec.SecretRef != nil {
+				return []string{cs.Namespace + "/" + cs.Spec.SecretRef.Name}
+			}
+			return []string{defaultSecret.String()}
+		}); err != nil {
+		return fmt.Errorf("index ConfigSnapshots by Secret: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&statsigv1alpha1.ConfigSnapshot{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+		Owns(&corev1.ConfigMap{}).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		Named("configsnapshot").
+		Complete(r)
+}
+
+func (r *ConfigSnapshotReconciler) forSecret(ctx context.Context, s client.Object) []reconcile.Request {
+	list := &statsigv1alpha1.ConfigSnapshotList{}
+	if err := r.List(ctx, list, client.MatchingFields{secretIndex: s.GetNamespace() + "/" + s.GetName()}); err != nil {
+		logf.FromContext(ctx).Error(err, "List ConfigSnapshots for a Secret")
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, cs := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&cs)})
+	}
+	return reqs
+}
+
+// evaluate calls Statsig for a snapshot spec and renders the result: the part of a sync that both
+// snapshot kinds share, done once however many ConfigMaps the data goes to.
+func evaluate(ctx context.Context, creds *credentials.Credentials, clients func(string) snapshotClient, fetcher snapshot.Fetcher,
+	spec statsigv1alpha1.SnapshotEntities, format statsigv1alpha1.SnapshotFormat) (map[string]string, int, error) {
+	secretKey, err := creds.Key(statsigv1alpha1.SecretKeyServer)
+	if err != nil {
+		return nil, 0, err
+	}
+	user, err := toStatsigUser(spec.User)
+	if err != nil {
+		return nil, 0, err
+	}
+	req := snapshot.RequestFor(spec)
+	// Refuse colliding names before spending a Statsig call.
+	if err := snapshot.CheckNames(req, format); err != nil {
+		return nil, 0, err
+	}
+	var lister snapshot.Lister
+	if req.Discovers() {
+		consoleKey, err := creds.Key(statsigv1alpha1.SecretKeyConsole)
+		if err != nil {
+			return nil, 0, err
+		}
+		lister = clients(consoleKey)
+	}
+	values, err := fetcher.Fetch(ctx, clients(secretKey), lister, user, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	data, err := snapshot.Render(values, format)
+	if err != nil {
+		return nil, 0, err
+	}
+	return data, values.Count(), nil
+}
+
+// rolloutTargets runs one rollout pass for a snapshot whose status is s, and records its outcome in
+// status.rollouts, the RolledOut condition, Events and metrics.
+func rolloutTargets(ctx context.Context, roller *rollout.Roller, events eventRecorder, obj runtime.Object, generation int64,
+	s *statsigv1alpha1.SnapshotStatus, targets []rollout.Target) (time.Duration, error) {
+	if len(targets) == 0 {
+		s.Rollouts = nil
+		meta.RemoveStatusCondition(&s.Conditions, statsigv1alpha1.ConditionRolledOut)
+		return 0, nil
+	}
+	if s.ContentHash == "" {
+		return 0, nil // nothing written yet: the first content is the baseline, not a change
+	}
+	out, err := roller.Reconcile(ctx, s.ContentHash, targets, s.Rollouts)
+	if err != nil {
+		return 0, fmt.Errorf("roll out: %w", err)
+	}
+	s.Rollouts = out.Status
+	meta.SetStatusCondition(&s.Conditions, out.Condition(generation))
+	for _, t := range out.Rolled {
+		metrics.Rollouts.WithLabelValues(t.Kind, "rolled").Inc()
+		events.Eventf(obj, nil, corev1.EventTypeNormal, statsigv1alpha1.ReasonRolledOut, "Rollout",
+			"Rolled %s to content hash %s", t, shortHash(s.ContentHash))
+	}
+	for _, t := range out.NewlyMissing {
+		metrics.Rollouts.WithLabelValues(t.Kind, "not_found").Inc()
+		events.Eventf(obj, nil, corev1.EventTypeWarning, statsigv1alpha1.ReasonTargetNotFound, "Rollout",
+			"Rollout target %s not found; it was not rolled", t)
+	}
+	return out.Wait, nil
+}
+
+// contentEvent says when a snapshot's content changed (not on its first sync, which is no change).
+func contentEvent(events eventRecorder, obj runtime.Object, before, after string, entities int) {
+	if before == "" || before == after {
+		return
+	}
+	events.Eventf(obj, nil, corev1.EventTypeNormal, "ContentChanged", "Sync",
+		"Content changed from hash %s to %s (%d entities)", shortHash(before), shortHash(after), entities)
+}
+
+func shortHash(h string) string { return h[:min(len(h), 12)] }
+
+// sooner is the earlier of two requeue delays, where 0 means none.
+func sooner(a, b time.Duration) time.Duration {
+	switch {
+	case a <= 0:
+		return b
+	case b <= 0:
+		return a
+	}
+	return min(a, b)
+}
