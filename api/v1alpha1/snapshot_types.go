@@ -48,7 +48,9 @@ type SnapshotEntities struct {
 	Discover *Discover `json:"discover,omitempty"`
 
 	// rolloutTargets are workloads in the same namespace as the ConfigMap whose pod template gets
-	// the annotation statsig-operator.io/snapshot-hash when, and only when, the content changes.
+	// the annotation statsig-operator.io/snapshot-hash when, and only when, the content changes
+	// (not on the first sync), at most once per target per minute. A target that does not exist
+	// sets RolledOut=False (TargetNotFound) and leaves Ready alone.
 	// +kubebuilder:validation:MaxItems=20
 	// +listType=map
 	// +listMapKey=kind
@@ -110,7 +112,8 @@ type RolloutStatus struct {
 	Kind string `json:"kind"`
 	// name of the workload.
 	Name string `json:"name"`
-	// namespace of the workload, for cluster-scoped snapshots.
+	// namespace of the workload (a ClusterConfigSnapshot rolls its targets in every namespace it
+	// writes to).
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
 	// hash the workload's pod template was last annotated with.
