@@ -63,12 +63,15 @@ func NewTracker(c clock.PassiveClock) *Tracker {
 // Due reports whether a sync should call Statsig now and, when not, how long until it should.
 func (t *Tracker) Due(key types.NamespacedName, in Input) (bool, time.Duration) {
 	now := t.Clock.Now()
-	if in.RequestedAt != "" && in.RequestedAt != in.LastHandledRequestedAt {
-		return true, 0
-	}
 	t.mu.Lock()
 	st := t.m[key]
 	t.mu.Unlock()
+	// A request this tracker already attempted is handled even while the cache still shows the
+	// status from before (a sync's own ConfigMap writes wake the resource before its status patch
+	// is back in the cache); otherwise that stale read would sync a second time.
+	if in.RequestedAt != "" && in.RequestedAt != in.LastHandledRequestedAt && (st == nil || st.requestedAt != in.RequestedAt) {
+		return true, 0
+	}
 	if st == nil {
 		if in.Generation != in.ObservedGeneration || !in.Ready || in.LastSync == nil {
 			return true, 0

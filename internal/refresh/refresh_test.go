@@ -41,6 +41,24 @@ func TestDueFromStatusAfterRestart(t *testing.T) {
 	g.Expect(due).To(BeFalse(), "a handled requested-at is not a new request")
 }
 
+func TestRequestedAtIsHandledOnceEvenFromAStaleStatus(t *testing.T) {
+	g := NewWithT(t)
+	clk := clocktesting.NewFakePassiveClock(start)
+	tr := NewTracker(clk)
+	key := types.NamespacedName{Namespace: "a", Name: "b"}
+	last := start.Add(-10 * time.Second)
+	in := Input{Generation: 1, ObservedGeneration: 1, Ready: true, LastSync: &last, Interval: 300 * time.Second, RequestedAt: "1"}
+	due, _ := tr.Due(key, in)
+	g.Expect(due).To(BeTrue())
+	tr.Succeeded(key, in)
+	// The status that echoes "1" is not in the cache yet: still the same request.
+	due, _ = tr.Due(key, in)
+	g.Expect(due).To(BeFalse(), "a request is synced once")
+	in.RequestedAt = "2"
+	due, _ = tr.Due(key, in)
+	g.Expect(due).To(BeTrue(), "a new value is a new request")
+}
+
 func TestDueFromMemory(t *testing.T) {
 	g := NewWithT(t)
 	clk := clocktesting.NewFakePassiveClock(start)
