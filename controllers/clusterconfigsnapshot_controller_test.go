@@ -249,8 +249,9 @@ func TestClusterConfigSnapshotCallsPerRefreshAt50Namespaces(t *testing.T) {
 
 	// The same snapshot narrowed to one namespace makes the same calls per sync.
 	ccsNow := h.getCCS(ccs.Name)
+	patch := client.MergeFrom(ccsNow.DeepCopy())
 	ccsNow.Spec.RefreshIntervalSeconds = 86400
-	g.Expect(k8s.Update(context.Background(), ccsNow)).To(Succeed())
+	g.Expect(k8s.Patch(context.Background(), ccsNow, patch)).To(Succeed())
 	g.Eventually(func() int64 { return h.getCCS(ccs.Name).Status.ObservedGeneration }, wait, poll).Should(Equal(ccsNow.Generation))
 	h.fake.ResetCounts()
 	h.requestCCS(g, ccs.Name)
@@ -298,9 +299,10 @@ func TestClusterConfigSnapshotReportsFailedNamespaces(t *testing.T) {
 	g.Expect(k8s.Delete(context.Background(), theirs)).To(Succeed())
 	f.label(g, 1, false) // a namespace event wakes the snapshot (the foreign ConfigMap is not watched)
 	f.label(g, 1, true)
+	// (Ready may be True for a moment while the namespace is unlabelled: two namespaces, none failed.)
+	g.Eventually(func() statsigv1alpha1.ClusterConfigSnapshotStatus { return h.getCCS(ccs.Name).Status }, wait, poll).Should(And(
+		HaveField("Namespaces", BeEquivalentTo(3)), HaveField("FailedNamespaces", BeEmpty())))
 	g.Eventually(h.ccsReady(ccs.Name), wait, poll).Should(Equal("True"))
-	g.Expect(h.getCCS(ccs.Name).Status.FailedNamespaces).To(BeEmpty())
-	g.Expect(h.getCCS(ccs.Name).Status.Namespaces).To(BeEquivalentTo(3))
 	g.Expect(flags(g, f.names[1]).Data).To(HaveKeyWithValue("gate.new_checkout", "true"))
 	g.Expect(h.fake.Count(statsigtest.AllEndpoints)).To(Equal(calls))
 }

@@ -497,7 +497,10 @@ func TestConfigSnapshotRollsTargetOnlyOnChange(t *testing.T) {
 	g.Expect(conditionReason(h.getCS("checkout").Status.Conditions, statsigv1alpha1.ConditionReady)).To(Equal("True"))
 
 	// Once the minute since the last rollout has passed, the latest content rolls, once more.
-	latest := h.getCS("checkout").Status.ContentHash
+	cm, err := h.configMap("checkout-statsig")()
+	g.Expect(err).NotTo(HaveOccurred())
+	latest := cm.Annotations[statsigv1alpha1.AnnotationContentHash]
+	g.Eventually(func() string { return h.getCS("checkout").Status.ContentHash }, wait, poll).Should(Equal(latest))
 	rolloutClock(h).Step(61 * time.Second)
 	g.Eventually(func() string {
 		return h.getDeployment("checkout-api").Spec.Template.Annotations[statsigv1alpha1.AnnotationSnapshotHash]
@@ -562,8 +565,9 @@ func TestConfigSnapshotSuspendStopsCallsAndWrites(t *testing.T) {
 	h.configSnapshot("checkout", snapGates("new_checkout"), snapRefresh(30))
 	g.Eventually(h.csReady("checkout"), wait, poll).Should(Equal("True"))
 	cs := h.getCS("checkout")
+	patch := client.MergeFrom(cs.DeepCopy())
 	cs.Spec.Suspend = true
-	g.Expect(k8s.Update(context.Background(), cs)).To(Succeed())
+	g.Expect(k8s.Patch(context.Background(), cs, patch)).To(Succeed())
 	time.Sleep(500 * time.Millisecond) // let the update reach the manager
 	calls := h.fake.Count(statsigtest.AllEndpoints)
 	cm, _ := h.configMap("checkout-statsig")()
