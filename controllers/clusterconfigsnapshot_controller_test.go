@@ -408,3 +408,43 @@ func TestSnapshotFailuresLeaveEveryOutputByteIdentical(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotsSurviveARestartWithoutCallingStatsig restarts the operator (a new manager: empty
+// tracker and memory): nothing is fetched or rolled again, a namespace that starts matching gets a
+// copy of the content already written, and the rollout state kept in status still holds.
+func TestSnapshotsSurviveARestartWithoutCallingStatsig(t *testing.T) {
+	g := NewWithT(t)
+	f := newFleet(2)
+	f.create(t, 0, true)
+	f.create(t, 1, false)
+	h := newHarness(t, withNamespaces(f.names...))
+	setFlagState(h.fake)
+	h.serverSecret("statsig")
+	h.deployment("checkout-api")
+	h.configSnapshot("checkout", append(flagOptions(), snapRollout("Deployment", "checkout-api"))...)
+	ccs := h.clusterSnapshot(f, flagOptions()...)
+	g.Eventually(h.csReady("checkout"), wait, poll).Should(Equal("True"))
+	g.Eventually(h.ccsReady(ccs.Name), wait, poll).Should(Equal("True"))
+	g.Eventually(func() string {
+		return conditionReason(h.getCS("checkout").Status.Conditions, statsigv1alpha1.ConditionRolledOut)
+	}, wait, poll).Should(Equal("True"))
+	deploy := h.getDeployment("checkout-api")
+	cm, err := h.configMap("checkout-statsig")()
+	g.Expect(err).NotTo(HaveOccurred())
+
+	h.stop()
+	h.fake.ResetCounts()
+	h.startManager()
+	f.label(g, 1, true)
+	g.Eventually(func() []string { return holders(g, f) }, wait, poll).Should(Equal(f.names))
+	g.Expect(flags(g, f.names[1]).Data).To(Equal(flags(g, f.names[0]).Data))
+	g.Consistently(func() map[string]int { return callSet(h.fake) }, time.Second, 50*time.Millisecond).Should(BeEmpty())
+	g.Expect(h.configMap("checkout-statsig")()).To(HaveField("ResourceVersion", cm.ResourceVersion))
+	g.Expect(h.getDeployment("checkout-api").ResourceVersion).To(Equal(deploy.ResourceVersion))
+
+	// A change after the restart rolls the Deployment once, as before it.
+	h.fake.SetConfig("checkout_settings", map[string]any{"max_items": 9})
+	h.requestCS(g, "checkout")
+	g.Eventually(func() int64 { return h.getDeployment("checkout-api").Generation }, wait, poll).Should(Equal(deploy.Generation + 1))
+	g.Consistently(func() int64 { return h.getDeployment("checkout-api").Generation }, 500*time.Millisecond, 50*time.Millisecond).Should(Equal(deploy.Generation + 1))
+}
