@@ -371,15 +371,11 @@ func (r *ClusterConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, def
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.ClusterConfigSnapshot{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret)).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.ClusterConfigSnapshotList{}))).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.all), builder.WithPredicates(namespaceChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("clusterconfigsnapshot").
 		Complete(r)
-}
-
-func (r *ClusterConfigSnapshotReconciler) forSecret(ctx context.Context, s client.Object) []reconcile.Request {
-	return r.list(ctx, client.MatchingFields{secretIndex: s.GetNamespace() + "/" + s.GetName()})
 }
 
 // all enqueues every ClusterConfigSnapshot: a namespace event can move any of them.

@@ -11,6 +11,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/conditions"
@@ -92,4 +95,24 @@ func names(in []statsigv1alpha1.EntityName) []string {
 		out[i] = string(n)
 	}
 	return out
+}
+
+// forSecret maps a Secret event to the resources of one kind that read that Secret, found through
+// secretIndex. list is an empty list of the kind; it is copied for each event.
+func forSecret(c client.Reader, list client.ObjectList) handler.MapFunc {
+	return func(ctx context.Context, s client.Object) []reconcile.Request {
+		l := list.DeepCopyObject().(client.ObjectList)
+		if err := c.List(ctx, l, client.MatchingFields{secretIndex: s.GetNamespace() + "/" + s.GetName()}); err != nil {
+			logf.FromContext(ctx).Error(err, "List resources for a Secret", "kind", fmt.Sprintf("%T", list))
+			return nil
+		}
+		var reqs []reconcile.Request
+		_ = meta.EachListItem(l, func(o runtime.Object) error {
+			if obj, ok := o.(client.Object); ok {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
+			}
+			return nil
+		})
+		return reqs
+	}
 }

@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/conditions"
@@ -231,23 +230,10 @@ func (r *ConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, defaultSec
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.ConfigSnapshot{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret)).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.ConfigSnapshotList{}))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("configsnapshot").
 		Complete(r)
-}
-
-func (r *ConfigSnapshotReconciler) forSecret(ctx context.Context, s client.Object) []reconcile.Request {
-	list := &statsigv1alpha1.ConfigSnapshotList{}
-	if err := r.List(ctx, list, client.MatchingFields{secretIndex: s.GetNamespace() + "/" + s.GetName()}); err != nil {
-		logf.FromContext(ctx).Error(err, "List ConfigSnapshots for a Secret")
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, cs := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&cs)})
-	}
-	return reqs
 }
 
 // evaluate calls Statsig for a snapshot spec and renders the result: the part of a sync that both

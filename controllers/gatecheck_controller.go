@@ -17,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/conditions"
@@ -270,23 +269,10 @@ func (r *GateCheckReconciler) SetupWithManager(mgr ctrl.Manager, defaultSecret t
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.GateCheck{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.forSecret)).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.GateCheckList{}))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("gatecheck").
 		Complete(r)
-}
-
-func (r *GateCheckReconciler) forSecret(ctx context.Context, s client.Object) []reconcile.Request {
-	list := &statsigv1alpha1.GateCheckList{}
-	if err := r.List(ctx, list, client.MatchingFields{secretIndex: s.GetNamespace() + "/" + s.GetName()}); err != nil {
-		logf.FromContext(ctx).Error(err, "List GateChecks for a Secret")
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for _, gc := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&gc)})
-	}
-	return reqs
 }
 
 // GateCheckerFor adapts the client pool to the controller's interface.
