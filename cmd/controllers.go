@@ -42,7 +42,7 @@ func setupControllers(mgr ctrl.Manager, opts *options.Options) error {
 	defaultSecret, _ := opts.DefaultSecretName() // validated with the flags
 	trusted, _ := opts.TrustedNamespaceSelector()
 	creds := &credentials.Resolver{Reader: mgr.GetAPIReader(), DefaultSecret: defaultSecret, TrustedNamespaces: trusted}
-	writer := &configmap.Writer{Client: mgr.GetClient(), Scheme: mgr.GetScheme()}
+	writer := &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()}
 	s := &shared{Clients: clients, Credentials: creds, ConfigMaps: writer, DefaultSecret: defaultSecret, Clock: clock.RealClock{}}
 	for _, setup := range controllerSetups {
 		if err := setup(mgr, opts, s); err != nil {

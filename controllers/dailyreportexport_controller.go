@@ -790,7 +790,7 @@ func ReportSourceFor(c *statsig.Clients) func(key string) reportSource {
 // writes go through c. The export controller needs it: it adds a key to the same ConfigMap for date
 // after date, faster than the cache follows its own writes.
 func LiveConfigMapWriter(c client.Client, reader client.Reader, scheme *runtime.Scheme) *configmap.Writer {
-	return &configmap.Writer{Client: liveGets{Client: c, reader: reader}, Scheme: scheme}
+	return &configmap.Writer{Client: liveGets{Client: c, reader: reader}, Live: reader, Scheme: scheme}
 }
 
 // liveGets serves Get from the API server.

@@ -161,7 +161,7 @@ func (h *harness) startManager() {
 	h.deps = &testDeps{
 		Clients:     clients,
 		Credentials: &credentials.Resolver{Reader: mgr.GetAPIReader(), DefaultSecret: h.defaultSecret, TrustedNamespaces: h.trusted},
-		ConfigMaps:  &configmap.Writer{Client: mgr.GetClient(), Scheme: mgr.GetScheme()},
+		ConfigMaps:  &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()},
 		Events:      mgr.GetEventRecorder("statsig-operator"),
 		Interval:    func(s int32) time.Duration { return time.Duration(s) * timeScale },
 	}

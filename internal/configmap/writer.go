@@ -65,9 +65,13 @@ func Size(data map[string]string, binaryData map[string][]byte) int {
 }
 
 // Writer creates and updates owned ConfigMaps. Client should read from the manager's cache, which
-// holds only ConfigMaps labelled as managed by the operator.
+// holds only ConfigMaps labelled as managed by the operator. Live, when set, reads from the API
+// server: Apply falls back to it when the cache lags behind a write (a create that finds the
+// ConfigMap already there, an update that hits a conflict), so that the operator's own recent write
+// is never mistaken for someone else's ConfigMap.
 type Writer struct {
 	Client client.Client
+	Live   client.Reader
 	Scheme *runtime.Scheme
 }
 
@@ -78,6 +82,9 @@ type Result struct {
 	Updated bool
 }
 
+// staleAttempts bounds how often Apply re-reads live after a write lost a race.
+const staleAttempts = 3
+
 // Apply makes the ConfigMap hold exactly d's data, owned by owner (of the given kind). It returns
 // a TargetConflict failure for a ConfigMap it did not create, ConfigMapTooLarge when the data does
 // not fit, and writes nothing when the stored data already matches.
@@ -87,43 +94,65 @@ func (w *Writer) Apply(ctx context.Context, owner client.Object, kind string, d 
 		return res, conditions.Permanent(statsigv1alpha1.ReasonConfigMapTooLarge,
 			fmt.Sprintf("ConfigMap %s/%s would hold %d bytes, more than the %d a ConfigMap can; the previous content is kept", d.Namespace, d.Name, size, MaxSize))
 	}
+	var reader client.Reader = w.Client
+	for attempt := 1; ; attempt++ {
+		err := w.apply(ctx, reader, owner, kind, d, &res)
+		if (!apierrors.IsAlreadyExists(err) && !apierrors.IsConflict(err)) || w.Live == nil || attempt == staleAttempts {
+			if apierrors.IsAlreadyExists(err) {
+				// Not in our label-selected cache, yet it exists: someone else's ConfigMap.
+				return res, conflict(d, kind)
+			}
+			if apierrors.IsConflict(err) {
+				return res, fmt.Errorf("update ConfigMap %s/%s: %w", d.Namespace, d.Name, err)
+			}
+			return res, err
+		}
+		reader = w.Live
+	}
+}
+
+// apply is one read-compare-write pass, reading the current ConfigMap from reader. It returns the
+// API server's AlreadyExists and Conflict errors unwrapped, for Apply to retry on a live read.
+func (w *Writer) apply(ctx context.Context, reader client.Reader, owner client.Object, kind string, d Desired, res *Result) error {
 	cm := &corev1.ConfigMap{}
-	err := w.Client.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: d.Name}, cm)
+	err := reader.Get(ctx, client.ObjectKey{Namespace: d.Namespace, Name: d.Name}, cm)
 	switch {
 	case apierrors.IsNotFound(err):
 		cm = &corev1.ConfigMap{}
 		cm.Namespace, cm.Name = d.Namespace, d.Name
 		if err := w.stamp(cm, owner, kind, d, res.Hash); err != nil {
-			return res, err
+			return err
 		}
 		if err := w.Client.Create(ctx, cm); err != nil {
 			if apierrors.IsAlreadyExists(err) {
-				// Not in our label-selected cache, yet it exists: someone else's ConfigMap.
-				return res, conflict(d, kind)
+				return err
 			}
-			return res, fmt.Errorf("create ConfigMap %s/%s: %w", d.Namespace, d.Name, err)
+			return fmt.Errorf("create ConfigMap %s/%s: %w", d.Namespace, d.Name, err)
 		}
 		res.Created = true
-		return res, nil
+		return nil
 	case err != nil:
-		return res, fmt.Errorf("get ConfigMap %s/%s: %w", d.Namespace, d.Name, err)
+		return fmt.Errorf("get ConfigMap %s/%s: %w", d.Namespace, d.Name, err)
 	}
 	if cm.Labels[statsigv1alpha1.LabelOwnerUID] != string(owner.GetUID()) {
-		return res, conflict(d, kind)
+		return conflict(d, kind)
 	}
 	if cm.Annotations[statsigv1alpha1.AnnotationContentHash] == res.Hash &&
 		maps.Equal(cm.Data, d.Data) && maps.EqualFunc(cm.BinaryData, d.BinaryData, func(a, b []byte) bool { return string(a) == string(b) }) &&
 		cm.Annotations[statsigv1alpha1.AnnotationOwner] == ownerAnnotation(owner, kind) {
-		return res, nil
+		return nil
 	}
 	if err := w.stamp(cm, owner, kind, d, res.Hash); err != nil {
-		return res, err
+		return err
 	}
 	if err := w.Client.Update(ctx, cm); err != nil {
-		return res, fmt.Errorf("update ConfigMap %s/%s: %w", d.Namespace, d.Name, err)
+		if apierrors.IsConflict(err) {
+			return err
+		}
+		return fmt.Errorf("update ConfigMap %s/%s: %w", d.Namespace, d.Name, err)
 	}
 	res.Updated = true
-	return res, nil
+	return nil
 }
 
 // DeleteOthers deletes ConfigMaps this owner wrote in namespace (all namespaces when "") except
