@@ -6,10 +6,10 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/statsig-operator/statsig-operator/controllers"
+	"github.com/statsig-operator/statsig-operator/internal/configmap"
 	"github.com/statsig-operator/statsig-operator/internal/options"
 	"github.com/statsig-operator/statsig-operator/internal/refresh"
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
-	"github.com/statsig-operator/statsig-operator/internal/snapshot"
 )
 
 func init() {
@@ -22,7 +22,7 @@ func init() {
 			Credentials:             s.Credentials,
 			Statsig:                 controllers.SnapshotClientFor(s.Clients),
 			ConfigMaps:              s.ConfigMaps,
-			Outputs:                 &snapshot.Outputs{},
+			Outputs:                 &configmap.Outputs{},
 			Rollouts:                roller,
 			Tracker:                 refresh.NewTracker(s.Clock),
 			Events:                  mgr.GetEventRecorder("statsig-operator"),
@@ -36,7 +36,7 @@ func init() {
 			Credentials:             s.Credentials,
 			Statsig:                 controllers.SnapshotClientFor(s.Clients),
 			ConfigMaps:              s.ConfigMaps,
-			Outputs:                 &snapshot.Outputs{},
+			Outputs:                 &configmap.Outputs{},
 			Rollouts:                roller,
 			Tracker:                 refresh.NewTracker(s.Clock),
 			Events:                  mgr.GetEventRecorder("statsig-operator"),

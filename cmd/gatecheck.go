@@ -6,6 +6,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/statsig-operator/statsig-operator/controllers"
+	"github.com/statsig-operator/statsig-operator/internal/configmap"
 	"github.com/statsig-operator/statsig-operator/internal/options"
 	"github.com/statsig-operator/statsig-operator/internal/refresh"
 )
@@ -17,6 +18,7 @@ func init() {
 			Credentials:             s.Credentials,
 			Gates:                   controllers.GateCheckerFor(s.Clients),
 			ConfigMaps:              s.ConfigMaps,
+			Outputs:                 &configmap.Outputs{},
 			Tracker:                 refresh.NewTracker(s.Clock),
 			Events:                  mgr.GetEventRecorder("statsig-operator"),
 			Clock:                   s.Clock,

@@ -47,7 +47,7 @@ type ClusterConfigSnapshotReconciler struct {
 	ConfigMaps *configmap.Writer
 	// Outputs holds the last written data, so that a namespace that starts matching gets it without
 	// a Statsig call.
-	Outputs  *snapshot.Outputs
+	Outputs  *configmap.Outputs
 	Rollouts *rollout.Roller
 	Tracker  *refresh.Tracker
 	Events   eventRecorder

@@ -53,7 +53,7 @@ type ConfigSnapshotReconciler struct {
 	Fetcher    snapshot.Fetcher
 	ConfigMaps *configmap.Writer
 	// Outputs holds the last written data, for repairs that need no Statsig call.
-	Outputs  *snapshot.Outputs
+	Outputs  *configmap.Outputs
 	Rollouts *rollout.Roller
 	Tracker  *refresh.Tracker
 	Events   eventRecorder

@@ -28,7 +28,6 @@ import (
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/configmap"
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
-	"github.com/statsig-operator/statsig-operator/internal/snapshot"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
 )
@@ -54,7 +53,7 @@ func init() {
 			Credentials:             h.deps.Credentials,
 			Statsig:                 SnapshotClientFor(h.deps.Clients),
 			ConfigMaps:              h.deps.ConfigMaps,
-			Outputs:                 &snapshot.Outputs{},
+			Outputs:                 &configmap.Outputs{},
 			Rollouts:                roller,
 			Tracker:                 fastTracker(),
 			Events:                  h.deps.Events,
@@ -69,7 +68,7 @@ func init() {
 			Credentials:             h.deps.Credentials,
 			Statsig:                 SnapshotClientFor(h.deps.Clients),
 			ConfigMaps:              h.deps.ConfigMaps,
-			Outputs:                 &snapshot.Outputs{},
+			Outputs:                 &configmap.Outputs{},
 			Rollouts:                roller,
 			Tracker:                 fastTracker(),
 			Events:                  h.deps.Events,

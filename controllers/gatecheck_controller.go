@@ -41,9 +41,11 @@ type GateCheckReconciler struct {
 	// Gates returns the checker for a server secret key.
 	Gates      func(key string) gateChecker
 	ConfigMaps *configmap.Writer
-	Tracker    *refresh.Tracker
-	Events     eventRecorder
-	Clock      clock.PassiveClock
+	// Outputs holds the last written ConfigMap data, for repairs that need no Statsig call.
+	Outputs *configmap.Outputs
+	Tracker *refresh.Tracker
+	Events  eventRecorder
+	Clock   clock.PassiveClock
 	// MaxConcurrentReconciles bounds parallel syncs.
 	MaxConcurrentReconciles int
 	// Interval turns spec.refreshIntervalSeconds into a period; nil means seconds. Tests shrink it.
@@ -63,6 +65,7 @@ func (r *GateCheckReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Get(ctx, req.NamespacedName, gc); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			r.Tracker.Forget(req.NamespacedName)
+			r.Outputs.Forget(req.NamespacedName)
 			metrics.Forget(metrics.Object{Kind: gateCheckKind, Namespace: req.Namespace, Name: req.Name})
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -88,11 +91,9 @@ func (r *GateCheckReconciler) reconcile(ctx context.Context, gc *statsigv1alpha1
 	in.Group = batchGroup(creds, gc.Spec.User, gc.Spec.LogExposures)
 	if due, wait := r.Tracker.Due(key, in); !due {
 		// Not time to call Statsig: keep the last good output in place (repairs an edited or
-		// deleted ConfigMap) from status alone.
-		if conditions.IsReady(&gc.Status.CommonStatus) && gc.Spec.Target != nil {
-			if err := r.writeTarget(ctx, gc, gc.Status.Results); err != nil {
-				return ctrl.Result{}, err
-			}
+		// deleted ConfigMap).
+		if err := r.keepOutput(ctx, gc); err != nil {
+			return ctrl.Result{}, err
 		}
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
@@ -157,7 +158,11 @@ func (r *GateCheckReconciler) sync(ctx context.Context, gc *statsigv1alpha1.Gate
 		}
 	}
 	if gc.Spec.Target != nil {
-		if err := r.writeTarget(ctx, gc, results); err != nil {
+		data, err := targetData(results)
+		if err != nil {
+			return err
+		}
+		if err := r.writeTarget(ctx, gc, data); err != nil {
 			return err
 		}
 	} else if err := r.ConfigMaps.DeleteOthers(ctx, gc, gc.Namespace, nil); err != nil {
@@ -169,19 +174,46 @@ func (r *GateCheckReconciler) sync(ctx context.Context, gc *statsigv1alpha1.Gate
 	return nil
 }
 
-func (r *GateCheckReconciler) writeTarget(ctx context.Context, gc *statsigv1alpha1.GateCheck, results []statsigv1alpha1.GateResult) error {
+// keepOutput puts the last written ConfigMap data back in place without calling Statsig. The data
+// comes from memory, which is at least as new as the status in the cache: a repair from a status the
+// cache has not caught up with would put the previous values back. After a restart memory is empty
+// and the status, read fresh at startup, stands in for it.
+func (r *GateCheckReconciler) keepOutput(ctx context.Context, gc *statsigv1alpha1.GateCheck) error {
+	if gc.Spec.Target == nil {
+		return nil
+	}
+	_, data, ok := r.Outputs.Get(client.ObjectKeyFromObject(gc), gc.UID)
+	if !ok {
+		if !conditions.IsReady(&gc.Status.CommonStatus) {
+			return nil
+		}
+		var err error
+		if data, err = targetData(gc.Status.Results); err != nil {
+			return nil // the next sync reports it
+		}
+	}
+	return r.writeTarget(ctx, gc, data)
+}
+
+// targetData is the ConfigMap data for results: one key per gate.
+func targetData(results []statsigv1alpha1.GateResult) (map[string]string, error) {
 	keys := configmap.NewKeys()
 	for _, res := range results {
 		if err := keys.Put(configmap.Key(res.Name), strconv.FormatBool(res.Value), "gate "+strconv.Quote(res.Name)); err != nil {
-			return err
+			return nil, err
 		}
 	}
+	return keys.Data(), nil
+}
+
+func (r *GateCheckReconciler) writeTarget(ctx context.Context, gc *statsigv1alpha1.GateCheck, data map[string]string) error {
 	name := string(gc.Spec.Target.ConfigMapName)
-	res, err := r.ConfigMaps.Apply(ctx, gc, gateCheckKind, configmap.Desired{Namespace: gc.Namespace, Name: name, Data: keys.Data()})
+	res, err := r.ConfigMaps.Apply(ctx, gc, gateCheckKind, configmap.Desired{Namespace: gc.Namespace, Name: name, Data: data})
 	if err != nil {
 		return err
 	}
 	countWrite(gateCheckKind, res)
+	r.Outputs.Put(client.ObjectKeyFromObject(gc), gc.UID, res.Hash, data)
 	// A renamed target leaves no orphan behind.
 	return r.ConfigMaps.DeleteOthers(ctx, gc, gc.Namespace, map[client.ObjectKey]bool{{Namespace: gc.Namespace, Name: name}: true})
 }

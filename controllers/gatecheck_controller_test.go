@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
+	"github.com/statsig-operator/statsig-operator/internal/configmap"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
@@ -30,6 +31,7 @@ func init() {
 			Credentials:             h.deps.Credentials,
 			Gates:                   GateCheckerFor(h.deps.Clients),
 			ConfigMaps:              h.deps.ConfigMaps,
+			Outputs:                 &configmap.Outputs{},
 			Tracker:                 fastTracker(),
 			Events:                  h.deps.Events,
 			Clock:                   clock.RealClock{},
@@ -247,6 +249,32 @@ func TestGateCheckKeyCollision(t *testing.T) {
 	_, err := h.configMap("checkout-gates")()
 	g.Expect(err).To(HaveOccurred(), "nothing is written when keys collide")
 	g.Expect(h.fake.Count(statsig.EndpointCheckGate)).To(BeZero(), "a collision is refused before calling Statsig")
+}
+
+// A custom attribute of a type Statsig does not take passes the schemaless field in the CRD; it is
+// InvalidSpec for that GateCheck alone, and the others of the kind keep syncing (a decoder that
+// refused it would fail the informer's whole list).
+func TestGateCheckInvalidAttributeIsInvalidSpecAlone(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new_checkout", true)
+	h.serverSecret("statsig")
+	bad := h.gateCheck("bad", []string{"new_checkout"}, func(gc *statsigv1alpha1.GateCheck) {
+		gc.Spec.User.Custom = map[string]statsigv1alpha1.AttributeValue{"region": {Raw: []byte(`{"nested":1}`)}}
+	})
+	h.gateCheck("good", []string{"new_checkout"})
+	g.Eventually(h.readyOf("bad"), wait, poll).Should(Equal(statsigv1alpha1.ReasonInvalidSpec))
+	g.Eventually(h.readyOf("good"), wait, poll).Should(Equal("True"))
+	got := h.get("bad")
+	g.Expect(findCondition(got, statsigv1alpha1.ConditionReady).Message).To(ContainSubstring("spec.user.custom.region"))
+	g.Expect(got.Status.ObservedGeneration).To(Equal(bad.Generation), "a failed sync still acted on the spec")
+
+	// Fixing the value syncs at once.
+	patch := client.MergeFrom(got.DeepCopy())
+	got.Spec.User.Custom = map[string]statsigv1alpha1.AttributeValue{"region": {Raw: []byte(`"eu-west-1"`)}}
+	g.Expect(k8s.Patch(context.Background(), got, patch)).To(Succeed())
+	g.Eventually(h.readyOf("bad"), wait, poll).Should(Equal("True"))
+	g.Expect(h.get("bad").Status.ObservedGeneration).To(Equal(got.Generation))
 }
 
 func TestGateCheckDefaultSecretNeedsTrust(t *testing.T) {
