@@ -3,7 +3,6 @@ package controllers
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -79,9 +78,8 @@ func attributes(field string, in map[string]statsigv1alpha1.AttributeValue) (map
 	}
 	out := make(map[string]any, len(in))
 	for k, v := range in {
-		// Re-checks what the API server cannot: the value's type.
-		var check statsigv1alpha1.AttributeValue
-		if err := json.Unmarshal(v.Raw, &check); err != nil {
+		// Checks what the API server cannot: the value's type.
+		if err := v.Validate(); err != nil {
 			return nil, conditions.Permanent(statsigv1alpha1.ReasonInvalidSpec, fmt.Sprintf("%s.%s: %v", field, k, err))
 		}
 		out[k] = v.Value()

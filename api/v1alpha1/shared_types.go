@@ -176,10 +176,24 @@ func (v AttributeValue) MarshalJSON() ([]byte, error) {
 	return v.Raw, nil
 }
 
-// UnmarshalJSON keeps the raw value after checking that it is one of the allowed types.
+// UnmarshalJSON keeps any well-formed JSON value. It does not check the value's type: the API
+// server cannot either (the field is schemaless), and a decoder that refused one object would fail
+// the whole list it came in, stalling every resource of the kind. Validate checks the type.
 func (v *AttributeValue) UnmarshalJSON(b []byte) error {
+	if !json.Valid(b) {
+		return fmt.Errorf("attribute value is not valid JSON")
+	}
+	v.Raw = append(v.Raw[:0], b...)
+	return nil
+}
+
+// Validate reports whether the value is a string, a number, a boolean, a list of strings or null.
+func (v AttributeValue) Validate() error {
+	if len(v.Raw) == 0 {
+		return nil
+	}
 	var x any
-	if err := json.Unmarshal(b, &x); err != nil {
+	if err := json.Unmarshal(v.Raw, &x); err != nil {
 		return err
 	}
 	switch t := x.(type) {
@@ -193,7 +207,6 @@ func (v *AttributeValue) UnmarshalJSON(b []byte) error {
 	default:
 		return fmt.Errorf("attribute values must be strings, numbers, booleans or lists of strings")
 	}
-	v.Raw = append(v.Raw[:0], b...)
 	return nil
 }
 

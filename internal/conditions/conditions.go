@@ -75,6 +75,9 @@ func MarkSynced(s *statsigv1alpha1.CommonStatus, generation int64, now time.Time
 // MarkFailed records a failed sync: Ready=False with the failure's reason, Stale=True saying since
 // when the output has been the last good one.
 func MarkFailed(s *statsigv1alpha1.CommonStatus, generation int64, now time.Time, f *Failure) {
+	// The spec was acted on, even though the attempt failed: a client waiting for
+	// observedGeneration to catch up then reads the failure that belongs to its change.
+	s.ObservedGeneration = generation
 	meta.SetStatusCondition(&s.Conditions, metav1.Condition{
 		Type: statsigv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: f.Reason,
 		Message: f.Message, ObservedGeneration: generation,
