@@ -49,6 +49,10 @@ const dailyReportExportKind = "DailyReportExport"
 // or a date could leave it and be exported again.
 const ledgerMax = 400
 
+// lookBackDates is how many dates before the newest complete one a first run tries when that one
+// is not available yet: a week covers a report that is late by days.
+const lookBackDates = 7
+
 // Defaults of the reconciler's knobs.
 const (
 	defaultMaxDatesPerReconcile = 5
@@ -242,6 +246,12 @@ func (r *DailyReportExportReconciler) reconcile(ctx context.Context, dre *statsi
 
 	due, fire := sp.schedule.Due(timeOf(st.LastScheduleTime), now)
 	ran := due || requested
+	lookBackFrom := ""
+	if ran && len(st.Dates) == 0 && sp.start == "" && dre.Spec.Source != statsigv1alpha1.SourceLegacy {
+		// The first run: the Legacy source needs no look back (Statsig names its latest date), and
+		// a startDate already backfills.
+		lookBackFrom = schedule.NewestComplete(now)
+	}
 	if ran {
 		r.startRun(sp, led, now)
 		if due {
@@ -264,7 +274,7 @@ func (r *DailyReportExportReconciler) reconcile(ctx context.Context, dre *statsi
 	var p *pass
 	var stop error
 	if len(work) > 0 || (ran && sp.cutoff != "") {
-		p = &pass{r: r, dre: dre, sp: sp, led: led}
+		p = &pass{r: r, dre: dre, sp: sp, led: led, lookBackFrom: lookBackFrom}
 		stop = p.run(ctx, work, ran)
 		p.close()
 	}
@@ -409,6 +419,9 @@ type pass struct {
 
 	// dateFailure is the last date given up on in this pass (it makes Ready False).
 	dateFailure *conditions.Failure
+	// lookBackFrom is the date of a resource's first run: when it is not available yet, the pass
+	// exports the newest date before it that is (see lookBack).
+	lookBackFrom string
 }
 
 func (p *pass) close() {
@@ -442,6 +455,33 @@ func (p *pass) run(ctx context.Context, work []*statsigv1alpha1.ExportedDate, ra
 			p.deferAll(work[i+1:], err)
 			return err
 		}
+	}
+	if p.lookBackFrom != "" {
+		if e := p.led.get(p.lookBackFrom); e != nil && e.Phase == statsigv1alpha1.PhasePending {
+			return p.lookBack(ctx, p.lookBackFrom)
+		}
+	}
+	return nil
+}
+
+// lookBack finds the newest available date before newest, which is not available yet, and exports
+// it: on creation a resource exports the newest available date at once, rather than nothing until
+// Statsig publishes yesterday's report. It records only the date it exports; the dates between
+// that one and the newest then fill in as Pending like any gap. It looks at most lookBackDates back.
+func (p *pass) lookBack(ctx context.Context, newest string) error {
+	for i := 1; i <= lookBackDates; i++ {
+		date := schedule.AddDays(newest, -i)
+		if p.sp.cutoff != "" && date < p.sp.cutoff {
+			return nil
+		}
+		res, err := p.exportDate(ctx, date)
+		if err == nil && res.manifest == nil && res.failed == nil {
+			continue // not available either
+		}
+		e := p.led.add(date)
+		e.FirstAttemptTime = metaTimeAt(p.r.Clock.Now())
+		e.Attempts = 1
+		return p.settle(ctx, e, res, err)
 	}
 	return nil
 }
@@ -534,14 +574,20 @@ func (r *DailyReportExportReconciler) openBucket(ctx context.Context, namespace 
 // attempt tries one date. It returns an error only for a failure that is not the date's own; the
 // date's outcome (exported, not available yet, given up) is written to its ledger entry.
 func (p *pass) attempt(ctx context.Context, e *statsigv1alpha1.ExportedDate) error {
-	log := logf.FromContext(ctx).WithValues("date", e.Date)
 	now := p.r.Clock.Now()
 	if e.FirstAttemptTime == nil {
 		e.FirstAttemptTime = metaTimeAt(now)
 	}
 	e.Attempts++
-
 	res, err := p.exportDate(ctx, e.Date)
+	return p.settle(ctx, e, res, err)
+}
+
+// settle writes one attempt's outcome to the date's ledger entry; it returns err when the failure
+// is not the date's own.
+func (p *pass) settle(ctx context.Context, e *statsigv1alpha1.ExportedDate, res dateResult, err error) error {
+	log := logf.FromContext(ctx).WithValues("date", e.Date)
+	now := p.r.Clock.Now()
 	if err != nil {
 		f := conditions.Classify(err)
 		e.NextAttemptTime = metaTimeAt(now.Add(p.r.backoff(e.Attempts, f.RetryAfter)))

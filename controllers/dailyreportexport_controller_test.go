@@ -170,6 +170,45 @@ func TestDailyReportExportBackfill(t *testing.T) {
 	g.Expect(h.exportReady("backfill")()).To(Equal("True"))
 }
 
+// TestDailyReportExportFirstRunExportsNewestAvailable: created before Statsig has published
+// yesterday's report, a resource exports the newest date that is available at once, and waits for
+// the newer dates on their own.
+func TestDailyReportExportFirstRunExportsNewestAvailable(t *testing.T) {
+	g := NewWithT(t)
+	env := dreEnvFor(t)
+	h := newHarness(t)
+	h.serverSecret("statsig")
+	reports := map[string]statsigtest.ReportContent{}
+	for _, date := range schedule.Dates("2026-11-06", "2026-11-09") {
+		reports[date] = statsigtest.GeneratedReport(date, 20, false)
+	}
+	for _, date := range []string{"2026-11-06", "2026-11-07"} {
+		h.fake.SetReport(reportType, date, reports[date])
+	}
+	h.reportExport("fresh", toStore(fileStore(t), "", ""))
+
+	// The first pass asks newest first down to the first available date and exports that one;
+	// nothing older is touched. The date in between is then a gap like any other: Pending.
+	g.Eventually(h.phases("fresh"), wait, poll).Should(Equal(map[string]statsigv1alpha1.DatePhase{
+		"2026-11-09": pending, "2026-11-08": pending, "2026-11-07": exported,
+	}))
+	g.Expect(h.reportRequestDates()).To(Equal([]string{"2026-11-09", "2026-11-08", "2026-11-07", "2026-11-08"}))
+	d := h.getExport("fresh")
+	g.Expect(d.Status.LastExportedDate).To(Equal("2026-11-07"))
+	g.Expect(entryOf(d, "2026-11-07").Attempts).To(Equal(int32(1)))
+	g.Expect(h.downloads("2026-11-06")).To(BeZero())
+	g.Expect(h.exportReady("fresh")()).To(Equal("True"))
+
+	// The newer reports arrive: their retries export them, and nothing older is asked for again.
+	h.fake.SetReport(reportType, "2026-11-08", reports["2026-11-08"])
+	h.fake.SetReport(reportType, "2026-11-09", reports["2026-11-09"])
+	env.clock.Step(time.Minute)
+	g.Eventually(h.phases("fresh"), wait, poll).Should(Equal(map[string]statsigv1alpha1.DatePhase{
+		"2026-11-09": exported, "2026-11-08": exported, "2026-11-07": exported,
+	}))
+	g.Expect(h.reportRequestDates()).To(Equal([]string{"2026-11-09", "2026-11-08", "2026-11-07", "2026-11-08", "2026-11-08", "2026-11-09"}))
+}
+
 // TestDailyReportExportGivesUpAfterTheDeadline: a date that never arrives is retried with growing
 // backoff, then Failed with an Event once availabilityDeadline has passed.
 func TestDailyReportExportGivesUpAfterTheDeadline(t *testing.T) {
