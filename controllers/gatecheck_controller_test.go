@@ -388,7 +388,9 @@ func TestGateCheckManySharingAUserAreBatched(t *testing.T) {
 	first := h.fake.Count(statsig.EndpointCheckGate)
 
 	// Steady state: all 50 refresh every 30 s (scaled to 300 ms) on one grid, so each refresh of
-	// all of them is merged into a handful of calls.
+	// all of them is merged into a handful of calls. Created over a few periods, they reach the
+	// grid within ten periods (each refresh moves by at most the 10% jitter).
+	time.Sleep(10 * 30 * timeScale)
 	h.fake.ResetCounts()
 	syncs := func() int64 {
 		var n int64

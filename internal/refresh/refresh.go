@@ -93,13 +93,14 @@ func (t *Tracker) Due(key types.NamespacedName, in Input) (bool, time.Duration) 
 
 // Succeeded records a successful attempt and returns when to refresh next.
 func (t *Tracker) Succeeded(key types.NamespacedName, in Input) time.Duration {
+	now := t.Clock.Now()
 	var after time.Duration
 	if in.Group != "" {
-		after = t.aligned(in.Group, in.Interval)
+		after = t.aligned(key, in.Group, in.Interval, now)
 	} else {
 		after = in.Interval + time.Duration(float64(in.Interval)*t.maxJitter()*t.jitter())
 	}
-	t.record(key, in, after, true)
+	t.record(key, in, now.Add(after), true)
 	return after
 }
 
@@ -125,22 +126,43 @@ func (t *Tracker) Failed(key types.NamespacedName, in Input, transient bool, ret
 	default:
 		after = in.Interval
 	}
-	t.record(key, in, after, false)
+	t.record(key, in, t.Clock.Now().Add(after), false)
 	return after
 }
 
-// aligned returns the time until the group's next grid point that is at least half an interval
-// away: members that synced at the same grid point all land on the next one.
-func (t *Tracker) aligned(group string, interval time.Duration) time.Duration {
+// aligned returns the time until the next refresh of a group member: one period after this
+// refresh was due, plus at most the jitter, on the group's grid when the grid has a point in that
+// window. Members sit on the grid (offset from a hash of the group, one point per period) and so
+// refresh together, and the client's batcher merges their calls. A member off the grid (a new one,
+// or one that synced on request) moves by up to the jitter each period until it reaches the grid,
+// so that refreshes stay a period apart.
+func (t *Tracker) aligned(key types.NamespacedName, group string, interval time.Duration, now time.Time) time.Duration {
+	base := now
+	t.mu.Lock()
+	if st := t.m[key]; st != nil && !st.nextAttempt.IsZero() && !now.Before(st.nextAttempt) && now.Sub(st.nextAttempt) < interval {
+		// The scheduled refresh, run late (the workqueue, the batch, the rate limiter): the period
+		// counts from when it was due, so that lateness does not move it off the grid.
+		base = st.nextAttempt
+	}
+	t.mu.Unlock()
 	h := fnv.New64a()
 	h.Write([]byte(group))
 	offset := time.Duration(h.Sum64() % uint64(interval))
-	now := t.Clock.Now()
-	base := now.Add(interval / 2).Truncate(interval).Add(offset) // Truncate works on absolute time
-	for base.Before(now.Add(interval / 2)) {
-		base = base.Add(interval)
+	earliest := base.Add(interval)
+	latest := earliest.Add(time.Duration(float64(interval) * t.maxJitter()))
+	// The first grid point at or after earliest (Truncate works on absolute time).
+	point := earliest.Add(-offset).Truncate(interval).Add(offset)
+	if point.Before(earliest) {
+		point = point.Add(interval)
 	}
-	return base.Sub(now)
+	if point.After(latest) {
+		point = latest
+	}
+	// A refresh that ran more than half a period late skips a point rather than coming again soon.
+	for point.Sub(now) < interval/2 {
+		point = point.Add(interval)
+	}
+	return point.Sub(now)
 }
 
 // Forget drops a deleted resource's memory.
@@ -150,7 +172,9 @@ func (t *Tracker) Forget(key types.NamespacedName) {
 	delete(t.m, key)
 }
 
-func (t *Tracker) record(key types.NamespacedName, in Input, after time.Duration, ok bool) {
+// record stores an attempt and when the next one is due (an absolute time computed from the same
+// reading of the clock as the delay returned to the caller, so that grid points stay exact).
+func (t *Tracker) record(key types.NamespacedName, in Input, next time.Time, ok bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.m == nil {
@@ -162,7 +186,7 @@ func (t *Tracker) record(key types.NamespacedName, in Input, after time.Duration
 		t.m[key] = st
 	}
 	st.generation, st.requestedAt, st.credentials = in.Generation, in.RequestedAt, in.CredentialsVersion
-	st.nextAttempt = t.Clock.Now().Add(after)
+	st.nextAttempt = next
 	if ok {
 		st.failures = 0
 	} else {

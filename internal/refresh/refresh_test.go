@@ -116,19 +116,90 @@ func TestGroupsShareARefreshGrid(t *testing.T) {
 		clk.SetTime(at)
 		return at.Add(tr.Succeeded(types.NamespacedName{Name: name}, Input{Interval: interval, Group: group}))
 	}
-	// Two members of a group that synced at different moments land on the same instant.
+	// Every refresh comes a period after the one before, plus at most the 10% jitter.
 	a := next("a", "key|user-1", start)
 	b := next("b", "key|user-1", start.Add(40*time.Second))
+	g.Expect(a.Sub(start)).To(BeNumerically(">=", interval))
+	g.Expect(a.Sub(start)).To(BeNumerically("<=", interval*11/10))
+	g.Expect(b.Sub(start.Add(40 * time.Second))).To(BeNumerically(">=", interval))
+	g.Expect(b.Sub(start.Add(40 * time.Second))).To(BeNumerically("<=", interval*11/10))
+
+	// Two members of a group that synced 40 s apart meet on the grid within ten periods, each
+	// refresh running when due (or a little late), and then stay together, one period apart.
+	for a.Before(start.Add(11 * interval)) {
+		if a.After(b) {
+			prev := b
+			b = next("b", "key|user-1", b.Add(20*time.Millisecond))
+			g.Expect(b.Sub(prev)).To(And(BeNumerically(">=", interval), BeNumerically("<=", interval*11/10)))
+			continue
+		}
+		prev := a
+		a = next("a", "key|user-1", a.Add(5*time.Millisecond))
+		g.Expect(a.Sub(prev)).To(And(BeNumerically(">=", interval), BeNumerically("<=", interval*11/10)))
+	}
+	if b.Before(a) {
+		b = next("b", "key|user-1", b)
+	}
 	g.Expect(b).To(Equal(a))
-	// Every later refresh of the group stays on the grid, one interval apart.
-	g.Expect(next("a", "key|user-1", a.Add(5*time.Millisecond))).To(Equal(a.Add(interval)))
-	// The next refresh is never sooner than half an interval away.
-	g.Expect(a.Sub(start)).To(BeNumerically(">=", interval/2))
-	g.Expect(a.Sub(start)).To(BeNumerically("<", interval*3/2))
+	for range 3 {
+		prev := a
+		a = next("a", "key|user-1", a.Add(50*time.Millisecond))
+		b = next("b", "key|user-1", b)
+		g.Expect(a).To(Equal(prev.Add(interval)), "lateness does not move a member off the grid")
+		g.Expect(b).To(Equal(a))
+	}
+
+	// A refresh that ran more than half a period late stays on the grid and skips a point.
+	prev := a
+	a = next("a", "key|user-1", a.Add(interval*3/4))
+	g.Expect(a).To(Equal(prev.Add(2 * interval)))
+
+	// A sync on request, between refreshes, takes its member off the grid for a while, never
+	// sooner than a period.
+	c := next("a", "key|user-1", a.Add(-interval/3))
+	g.Expect(c.Sub(a.Add(-interval / 3))).To(BeNumerically(">=", interval))
+
 	// Different groups are spread over the interval by their hash.
 	offsets := map[time.Duration]bool{}
 	for _, grp := range []string{"u1", "u2", "u3", "u4", "u5", "u6"} {
-		offsets[next("x-"+grp, grp, start).Sub(start)] = true
+		at := next("x-"+grp, grp, start)
+		for range 10 {
+			at = next("x-"+grp, grp, at)
+		}
+		offsets[at.Sub(start)%interval] = true
 	}
 	g.Expect(len(offsets)).To(BeNumerically(">=", 5))
+}
+
+// tickingClock moves on by a millisecond at every reading, as a real clock does between two calls.
+type tickingClock struct{ t time.Time }
+
+func (c *tickingClock) Now() time.Time {
+	c.t = c.t.Add(time.Millisecond)
+	return c.t
+}
+
+func (c *tickingClock) Since(t time.Time) time.Duration { return c.t.Sub(t) }
+
+func TestGridPointsStayExactWhileTheClockMoves(t *testing.T) {
+	g := NewWithT(t)
+	clk := &tickingClock{t: start}
+	tr := NewTracker(clk)
+	interval := 300 * time.Millisecond
+	key := types.NamespacedName{Name: "a"}
+	in := Input{Interval: interval, Group: "key|user-1"}
+	var due time.Time
+	phases := map[time.Duration]int{}
+	for i := range 30 {
+		// Run each refresh a few ticks after it was due.
+		if i > 0 {
+			clk.t = due.Add(5 * time.Millisecond)
+		}
+		after := tr.Succeeded(key, in)
+		due = clk.t.Add(after)
+		phases[due.Sub(start)%interval]++
+	}
+	// Off the grid at first, then on it for good: the last refreshes share one phase.
+	last := due.Sub(start) % interval
+	g.Expect(phases[last]).To(BeNumerically(">=", 15), "refreshes on the grid")
 }
