@@ -62,8 +62,8 @@ type ClusterConfigSnapshotReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=statsig-operator.io,resources=clusterconfigsnapshots,verbs=get;list;watch
-// +kubebuilder:rbac:groups=statsig-operator.io,resources=clusterconfigsnapshots/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=statsig-operator.io,resources=clusterconfigsnapshots/status,verbs=patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;patch

@@ -65,8 +65,8 @@ type ConfigSnapshotReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=statsig-operator.io,resources=configsnapshots,verbs=get;list;watch
-// +kubebuilder:rbac:groups=statsig-operator.io,resources=configsnapshots/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=statsig-operator.io,resources=configsnapshots/status,verbs=patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;patch

@@ -113,8 +113,8 @@ type DailyReportExportReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=statsig-operator.io,resources=dailyreportexports,verbs=get;list;watch
-// +kubebuilder:rbac:groups=statsig-operator.io,resources=dailyreportexports/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=statsig-operator.io,resources=dailyreportexports/status,verbs=patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
