@@ -111,7 +111,9 @@ func (r *ClusterConfigSnapshotReconciler) reconcile(ctx context.Context, ccs *st
 		// Content that cannot be restored from memory (after a restart) is fetched again, but only
 		// while Ready: a failing snapshot waits for its backoff.
 		if ok || !conditions.IsReady(&st.CommonStatus) {
-			markNamespaces(st, ccs.Generation, ccs.Spec.Target.ConfigMapName, f)
+			if !r.Tracker.Failing(key) {
+				markNamespaces(st, ccs.Generation, ccs.Spec.Target.ConfigMapName, f, r.Clock.Now())
+			}
 			rollWait, err := r.rollout(ctx, ccs)
 			return ctrl.Result{RequeueAfter: sooner(sooner(wait, rollWait), retryAfter(f))}, err
 		}
@@ -135,7 +137,7 @@ func (r *ClusterConfigSnapshotReconciler) reconcile(ctx context.Context, ccs *st
 		after = r.Tracker.Failed(key, in, f.Transient, f.RetryAfter)
 	} else {
 		conditions.MarkSynced(&st.CommonStatus, ccs.Generation, now, "")
-		markNamespaces(st, ccs.Generation, ccs.Spec.Target.ConfigMapName, nsFailure)
+		markNamespaces(st, ccs.Generation, ccs.Spec.Target.ConfigMapName, nsFailure, now)
 		result := "success"
 		if nsFailure != nil {
 			logf.FromContext(ctx).Info("Namespaces failed", "reason", nsFailure.Reason, "message", nsFailure.Message)
@@ -271,19 +273,27 @@ func (r *ClusterConfigSnapshotReconciler) fanOut(ctx context.Context, ccs *stats
 	}, nil
 }
 
-// markNamespaces sets Ready from the namespace failures, but only when the last sync itself
-// succeeded (Stale=False): otherwise Ready already reports why Statsig failed, which matters more.
-func markNamespaces(st *statsigv1alpha1.ClusterConfigSnapshotStatus, generation int64, name statsigv1alpha1.ConfigMapName, f *conditions.Failure) {
-	if !meta.IsStatusConditionFalse(st.Conditions, statsigv1alpha1.ConditionStale) {
-		return
-	}
-	c := metav1.Condition{Type: statsigv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: statsigv1alpha1.ReasonSynced,
+// markNamespaces sets Ready and Stale from the namespace failures after a Statsig sync that
+// succeeded (when it failed, Ready reports why, which matters more). A namespace that could not be
+// written holds older output or none, so its failure makes the output Stale too.
+func markNamespaces(st *statsigv1alpha1.ClusterConfigSnapshotStatus, generation int64, name statsigv1alpha1.ConfigMapName, f *conditions.Failure, now time.Time) {
+	ready := metav1.Condition{Type: statsigv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: statsigv1alpha1.ReasonSynced,
 		ObservedGeneration: generation,
 		Message:            fmt.Sprintf("%d entities written to ConfigMap %s in %d namespaces", st.Entities, name, st.Namespaces)}
+	stale := metav1.Condition{Type: statsigv1alpha1.ConditionStale, Status: metav1.ConditionFalse, Reason: statsigv1alpha1.ReasonSynced,
+		ObservedGeneration: generation, Message: "Output is from the last sync"}
 	if f != nil {
-		c.Status, c.Reason, c.Message = metav1.ConditionFalse, f.Reason, f.Message
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, f.Reason, f.Message
+		since := now
+		if c := meta.FindStatusCondition(st.Conditions, statsigv1alpha1.ConditionStale); c != nil && c.Status == metav1.ConditionTrue {
+			since = c.LastTransitionTime.Time
+		}
+		stale.Status, stale.Reason = metav1.ConditionTrue, statsigv1alpha1.ReasonSyncFailing
+		stale.Message = fmt.Sprintf("Writing to namespaces failing since %s; the ConfigMaps in status.failedNamespaces hold older output, or none",
+			since.UTC().Format(time.RFC3339))
 	}
-	meta.SetStatusCondition(&st.Conditions, c)
+	meta.SetStatusCondition(&st.Conditions, ready)
+	meta.SetStatusCondition(&st.Conditions, stale)
 }
 
 // namespaceRetry is how soon namespaces that failed for a transient reason are written again

@@ -288,6 +288,10 @@ func TestClusterConfigSnapshotReportsFailedNamespaces(t *testing.T) {
 	g.Expect(st.Namespaces).To(BeEquivalentTo(2))
 	g.Expect(st.FailedNamespaces).To(ConsistOf(And(HaveField("Name", f.names[1]), HaveField("Message", ContainSubstring("was not created by this ClusterConfigSnapshot")))))
 	g.Expect(meta.FindStatusCondition(st.Conditions, statsigv1alpha1.ConditionReady).Message).To(ContainSubstring("1 of 3 namespaces"))
+	// The namespace that failed does not hold the fresh output: Stale says so.
+	g.Expect(meta.FindStatusCondition(st.Conditions, statsigv1alpha1.ConditionStale)).To(And(
+		HaveField("Status", metav1.ConditionTrue), HaveField("Reason", statsigv1alpha1.ReasonSyncFailing),
+		HaveField("Message", ContainSubstring("status.failedNamespaces"))))
 	g.Expect(flags(g, f.names[0])).NotTo(BeNil())
 	g.Expect(flags(g, f.names[2])).NotTo(BeNil())
 	got := flags(g, f.names[1])
@@ -303,6 +307,7 @@ func TestClusterConfigSnapshotReportsFailedNamespaces(t *testing.T) {
 	g.Eventually(func() statsigv1alpha1.ClusterConfigSnapshotStatus { return h.getCCS(ccs.Name).Status }, wait, poll).Should(And(
 		HaveField("Namespaces", BeEquivalentTo(3)), HaveField("FailedNamespaces", BeEmpty())))
 	g.Eventually(h.ccsReady(ccs.Name), wait, poll).Should(Equal("True"))
+	g.Expect(meta.IsStatusConditionFalse(h.getCCS(ccs.Name).Status.Conditions, statsigv1alpha1.ConditionStale)).To(BeTrue())
 	g.Expect(flags(g, f.names[1]).Data).To(HaveKeyWithValue("gate.new_checkout", "true"))
 	g.Expect(h.fake.Count(statsigtest.AllEndpoints)).To(Equal(calls))
 }

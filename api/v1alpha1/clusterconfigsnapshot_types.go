@@ -43,7 +43,7 @@ type ClusterConfigSnapshotStatus struct {
 
 	// namespaces is the number of namespaces the current snapshot is written to.
 	// +optional
-	Namespaces int32 `json:"namespaces,omitempty"`
+	Namespaces int32 `json:"namespaces"`
 
 	// failedNamespaces lists the selected namespaces the snapshot could not be written to.
 	// +listType=map

@@ -35,7 +35,7 @@ type SnapshotTarget struct {
 // ConfigMap that pods consume with envFrom or a volume, and rolls workloads when the values change.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=cs;configsnap,categories=statsig
+// +kubebuilder:resource:shortName=csnap;configsnap,categories=statsig
 // +kubebuilder:printcolumn:name="ConfigMap",type=string,JSONPath=`.spec.target.configMapName`
 // +kubebuilder:printcolumn:name="Entities",type=integer,JSONPath=`.status.entities`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`

@@ -98,7 +98,7 @@ type SnapshotStatus struct {
 
 	// entities is the number of gates, configs, experiments and layers in the snapshot.
 	// +optional
-	Entities int32 `json:"entities,omitempty"`
+	Entities int32 `json:"entities"`
 
 	// rollouts records, per rollout target, the hash it was last rolled to and when.
 	// +listType=atomic

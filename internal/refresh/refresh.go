@@ -165,6 +165,14 @@ func (t *Tracker) aligned(key types.NamespacedName, group string, interval time.
 	return point.Sub(now)
 }
 
+// Failing reports whether the resource's last attempt failed.
+func (t *Tracker) Failing(key types.NamespacedName) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.m[key]
+	return st != nil && st.failures > 0
+}
+
 // Forget drops a deleted resource's memory.
 func (t *Tracker) Forget(key types.NamespacedName) {
 	t.mu.Lock()

@@ -13,16 +13,24 @@ import (
 
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
 )
 
-var k8s client.Client
+var (
+	k8s client.Client
+	cfg *rest.Config
+)
 
 func TestMain(m *testing.M) {
-	env, cfg, err := testenv.Start()
+	var env *envtest.Environment
+	var err error
+	env, cfg, err = testenv.Start()
 	if err != nil {
 		panic(err)
 	}
@@ -292,4 +300,37 @@ func field(u *unstructured.Unstructured, path ...string) any {
 		panic(fmt.Sprintf("%s: field %v not found (%v)", u.GetKind(), path, err))
 	}
 	return v
+}
+
+// TestNamesResolve checks what kubectl sees through discovery: every kind is in the statsig
+// category, and no short name of ours is also one of another resource (kubectl would pick the
+// other one: "cs" is componentstatuses).
+func TestNamesResolve(t *testing.T) {
+	g := NewWithT(t)
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	g.Expect(err).NotTo(HaveOccurred())
+	lists, err := dc.ServerPreferredResources()
+	g.Expect(err).NotTo(HaveOccurred())
+	ours := map[string][]string{}
+	owner := map[string]string{}
+	for _, l := range lists {
+		for _, r := range l.APIResources {
+			gr := r.Name + "." + strings.SplitN(l.GroupVersion, "/", 2)[0]
+			if strings.HasSuffix(l.GroupVersion, "statsig-operator.io/v1alpha1") {
+				g.Expect(r.Categories).To(ContainElement("statsig"), r.Name)
+				ours[r.Kind] = r.ShortNames
+				continue
+			}
+			for _, s := range r.ShortNames {
+				owner[s] = gr
+			}
+		}
+	}
+	g.Expect(ours).To(HaveLen(4))
+	for kind, shorts := range ours {
+		g.Expect(shorts).NotTo(BeEmpty(), kind)
+		for _, s := range shorts {
+			g.Expect(owner).NotTo(HaveKey(s), "short name %q of %s is also %s", s, kind, owner[s])
+		}
+	}
 }

@@ -86,7 +86,15 @@ type operator struct {
 	probes  string
 }
 
+// startOperator runs the binary as the e2e-admin user (system:masters).
 func startOperator(t *testing.T, fake *statsigtest.Server, extra ...string) *operator {
+	t.Helper()
+	return startOperatorAs(t, kubeconfig, fake, extra...)
+}
+
+// startOperatorAs runs the binary with the credentials of the kubeconfig file kc, and waits until it
+// reports ready.
+func startOperatorAs(t *testing.T, kc string, fake *statsigtest.Server, extra ...string) *operator {
 	t.Helper()
 	bin := binary(t)
 	op := &operator{out: &syncBuffer{}, metrics: freeAddr(t), probes: freeAddr(t)}
@@ -98,7 +106,7 @@ func startOperator(t *testing.T, fake *statsigtest.Server, extra ...string) *ope
 		"--health-probe-bind-address=" + op.probes,
 	}, extra...)
 	op.cmd = exec.Command(bin, args...)
-	op.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "SSL_CERT_FILE="+fake.DownloadCAFile())
+	op.cmd.Env = append(os.Environ(), "KUBECONFIG="+kc, "SSL_CERT_FILE="+fake.DownloadCAFile())
 	op.cmd.Stdout, op.cmd.Stderr = op.out, op.out
 	op.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := op.cmd.Start(); err != nil {
