@@ -233,6 +233,11 @@ func (r *GateCheckReconciler) gateEvents(gc *statsigv1alpha1.GateCheck, before, 
 		if prev, seen := old[a.Name]; seen && prev != a.Value {
 			r.Events.Eventf(gc, nil, "Normal", "GateChanged", "Sync", "Gate %q changed from %t to %t", a.Name, prev, a.Value)
 		}
+		delete(old, a.Name)
+	}
+	// Gates no longer in the spec leave the metric.
+	for name := range old {
+		metrics.GateValue.DeleteLabelValues(gc.Namespace, gc.Name, name)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/configmap"
+	"github.com/statsig-operator/statsig-operator/internal/metrics"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
@@ -451,4 +452,27 @@ func TestManagerCachesOnlyItsOwnConfigMaps(t *testing.T) {
 	all := &corev1.ConfigMapList{}
 	g.Expect(k8s.List(context.Background(), all, client.InNamespace(h.ns))).To(Succeed())
 	g.Expect(len(all.Items)).To(BeNumerically(">=", 21))
+}
+
+// A gate taken out of the spec takes its gate_value series with it; deleting the GateCheck takes
+// the rest.
+func TestGateCheckMetricFollowsTheSpec(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new_checkout", true)
+	h.fake.SetGate("dark_mode", false)
+	h.serverSecret("statsig")
+	gc := h.gateCheck("checkout", []string{"new_checkout", "dark_mode"})
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
+	g.Expect(seriesIn(metrics.GateValue, h.ns)).To(Equal(2))
+
+	got := h.get("checkout")
+	patch := client.MergeFrom(got.DeepCopy())
+	got.Spec.Gates = []statsigv1alpha1.EntityName{"new_checkout"}
+	g.Expect(k8s.Patch(context.Background(), got, patch)).To(Succeed())
+	g.Eventually(func() int { return len(h.get("checkout").Status.Results) }, wait, poll).Should(Equal(1))
+	g.Expect(seriesIn(metrics.GateValue, h.ns)).To(Equal(1))
+
+	g.Expect(k8s.Delete(context.Background(), gc)).To(Succeed())
+	g.Eventually(func() int { return seriesIn(metrics.GateValue, h.ns) }, wait, poll).Should(BeZero())
 }

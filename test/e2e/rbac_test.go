@@ -1,0 +1,423 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
+
+	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
+	"github.com/statsig-operator/statsig-operator/internal/schedule"
+	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
+	"github.com/statsig-operator/statsig-operator/internal/testenv"
+)
+
+// Names of what the RBAC test creates; all prefixed so that nothing meets the other tests' objects.
+const (
+	rbacUser        = "rbac-e2e-statsig-operator"
+	rbacSystemNS    = "rbac-e2e-system" // the operator's own namespace: leader election lease, shared Secret
+	rbacFlagsLabel  = "rbac-e2e.statsig-operator.io/flags"
+	rbacWait        = 60 * time.Second
+	rbacPoll        = 200 * time.Millisecond
+	rbacRequestedAt = "statsig-operator.io/requested-at"
+)
+
+// TestBinaryRunsWithGeneratedRBAC runs the binary as a user holding only the permissions the
+// deployment grants it: the ClusterRole of config/rbac/role.yaml (generated from the kubebuilder
+// markers) and the Role of config/rbac/leader_election_role.yaml, with leader election on as in
+// config/manager. Every kind is then used the way a user would; each must become Ready, and the
+// operator must never have been refused anything by the API server.
+func TestBinaryRunsWithGeneratedRBAC(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	fake := statsigtest.New(t)
+
+	g.Expect(k8s.Create(ctx, testenv.Namespace(rbacSystemNS, nil))).To(Succeed())
+	kc := restrictedKubeconfig(t, rbacUser, rbacSystemNS)
+	op := startOperatorAs(t, kc, fake, "--leader-elect", "--leader-election-namespace="+rbacSystemNS)
+
+	// Leader election takes its lease in the operator's namespace, through the Role alone.
+	lease := &coordinationv1.Lease{}
+	g.Eventually(func() (string, error) {
+		err := k8s.Get(ctx, types.NamespacedName{Namespace: rbacSystemNS, Name: "statsig-operator.statsig-operator.io"}, lease)
+		if err != nil || lease.Spec.HolderIdentity == nil {
+			return "", err
+		}
+		return *lease.Spec.HolderIdentity, nil
+	}, rbacWait, rbacPoll).ShouldNot(BeEmpty())
+
+	t.Run("GateCheck", func(t *testing.T) {
+		g := NewWithT(t)
+		fake.SetGate("new_checkout", true)
+		fake.SetGate("dark_mode", false)
+		ns := rbacNamespace(t, "rbac-e2e-gates", nil)
+		serverSecret(t, ns, "statsig", fake)
+
+		gc := &statsigv1alpha1.GateCheck{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "checkout"},
+			Spec: statsigv1alpha1.GateCheckSpec{
+				SecretRef: &statsigv1alpha1.LocalSecretReference{Name: "statsig"},
+				User:      statsigv1alpha1.User{UserID: "shop-prod"},
+				Gates:     []statsigv1alpha1.EntityName{"new_checkout", "dark_mode"},
+				Target:    &statsigv1alpha1.GateCheckTarget{ConfigMapName: "checkout-gates"},
+			},
+		}
+		create(t, gc)
+
+		g.Eventually(configMapData(ns, "checkout-gates"), rbacWait, rbacPoll).
+			Should(Equal(map[string]string{"new_checkout": "true", "dark_mode": "false"}))
+		g.Eventually(readyOf(gc), rbacWait, rbacPoll).Should(Equal(metav1.ConditionTrue))
+		g.Expect(gc.Status.Passing).To(Equal("1/2"))
+		// The Ready transition is announced with an events.k8s.io Event, which the ClusterRole allows.
+		g.Eventually(eventReasons(ns, "GateCheck", "checkout"), rbacWait, rbacPoll).Should(ContainElement(statsigv1alpha1.ReasonSynced))
+		expectNoForbidden(g, op)
+	})
+
+	t.Run("ConfigSnapshot with a rollout target", func(t *testing.T) {
+		g := NewWithT(t)
+		fake.SetGate("new_checkout", true)
+		fake.SetConfig("checkout_settings", map[string]any{"theme": "dark"})
+		ns := rbacNamespace(t, "rbac-e2e-snapshot", nil)
+		serverSecret(t, ns, "statsig", fake)
+		// The Deployment exists before the first sync, so that the first sync adopts its content as
+		// the baseline. No pods run in envtest; only the pod template matters.
+		labels := map[string]string{"app": "checkout-api"}
+		deploy := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "checkout-api"},
+			Spec: appsv1.DeploymentSpec{
+				Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: labels},
+					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "api", Image: "checkout-api:1.0.0"}}},
+				},
+			},
+		}
+		create(t, deploy)
+
+		cs := &statsigv1alpha1.ConfigSnapshot{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "checkout"},
+			Spec: statsigv1alpha1.ConfigSnapshotSpec{
+				SecretRef: &statsigv1alpha1.LocalSecretReference{Name: "statsig"},
+				SnapshotEntities: statsigv1alpha1.SnapshotEntities{
+					User:           statsigv1alpha1.User{UserID: "shop-prod"},
+					Gates:          []statsigv1alpha1.EntityName{"new_checkout"},
+					DynamicConfigs: []statsigv1alpha1.EntityName{"checkout_settings"},
+					RolloutTargets: []statsigv1alpha1.RolloutTarget{{Kind: "Deployment", Name: "checkout-api"}},
+				},
+				Target: statsigv1alpha1.SnapshotTarget{ConfigMapName: "checkout-statsig", Format: statsigv1alpha1.FormatFiles},
+			},
+		}
+		create(t, cs)
+
+		g.Eventually(configMapData(ns, "checkout-statsig"), rbacWait, rbacPoll).Should(And(
+			HaveKeyWithValue("gate.new_checkout", "true"),
+			HaveKeyWithValue("config.checkout_settings.json", MatchJSON(`{"theme":"dark"}`)),
+		))
+		g.Eventually(readyOf(cs), rbacWait, rbacPoll).Should(Equal(metav1.ConditionTrue))
+		// The first content is the baseline: the target is found (a get on deployments) and adopts
+		// it without being rolled.
+		g.Eventually(func() ([]statsigv1alpha1.RolloutStatus, error) {
+			err := k8s.Get(ctx, client.ObjectKeyFromObject(cs), cs)
+			return cs.Status.Rollouts, err
+		}, rbacWait, rbacPoll).Should(ConsistOf(And(HaveField("Hash", Not(BeEmpty())), HaveField("Message", BeEmpty()))))
+		baseline := cs.Status.ContentHash
+		g.Expect(baseline).NotTo(BeEmpty())
+
+		// A value changes in Statsig, and the user asks for a sync now: the new content is written
+		// and the Deployment's pod template is annotated with its hash (a patch on deployments).
+		fake.SetConfig("checkout_settings", map[string]any{"theme": "light"})
+		requestSync(t, cs)
+		g.Eventually(configMapData(ns, "checkout-statsig"), rbacWait, rbacPoll).
+			Should(HaveKeyWithValue("config.checkout_settings.json", MatchJSON(`{"theme":"light"}`)))
+		g.Eventually(func() (string, error) {
+			err := k8s.Get(ctx, client.ObjectKeyFromObject(deploy), deploy)
+			return deploy.Spec.Template.Annotations[statsigv1alpha1.AnnotationSnapshotHash], err
+		}, rbacWait, rbacPoll).ShouldNot(BeEmpty())
+		g.Eventually(func() (string, error) {
+			err := k8s.Get(ctx, client.ObjectKeyFromObject(cs), cs)
+			return cs.Status.ContentHash, err
+		}, rbacWait, rbacPoll).Should(Equal(deploy.Spec.Template.Annotations[statsigv1alpha1.AnnotationSnapshotHash]))
+		g.Expect(cs.Status.ContentHash).NotTo(Equal(baseline))
+		g.Eventually(readyOf(cs), rbacWait, rbacPoll).Should(Equal(metav1.ConditionTrue))
+		g.Expect(meta.IsStatusConditionTrue(cs.Status.Conditions, statsigv1alpha1.ConditionRolledOut)).To(BeTrue(), "%+v", cs.Status.Conditions)
+		expectNoForbidden(g, op)
+	})
+
+	t.Run("ClusterConfigSnapshot", func(t *testing.T) {
+		g := NewWithT(t)
+		fake.SetGate("platform_banner", true)
+		// The Secret of a cluster-scoped snapshot lives in a namespace of its own choosing: here the
+		// operator's.
+		serverSecret(t, rbacSystemNS, "statsig-platform", fake)
+		selected := rbacNamespace(t, "rbac-e2e-flags-on", map[string]string{rbacFlagsLabel: "enabled"})
+		other := rbacNamespace(t, "rbac-e2e-flags-off", nil)
+
+		ccs := &statsigv1alpha1.ClusterConfigSnapshot{
+			ObjectMeta: metav1.ObjectMeta{Name: "rbac-e2e-platform-flags"},
+			Spec: statsigv1alpha1.ClusterConfigSnapshotSpec{
+				SecretRef: &statsigv1alpha1.SecretReference{Name: "statsig-platform", Namespace: rbacSystemNS},
+				SnapshotEntities: statsigv1alpha1.SnapshotEntities{
+					User:  statsigv1alpha1.User{UserID: "platform"},
+					Gates: []statsigv1alpha1.EntityName{"platform_banner"},
+				},
+				Target: statsigv1alpha1.ClusterSnapshotTarget{
+					SnapshotTarget:    statsigv1alpha1.SnapshotTarget{ConfigMapName: "platform-flags", Format: statsigv1alpha1.FormatEnv},
+					NamespaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{rbacFlagsLabel: "enabled"}},
+				},
+			},
+		}
+		create(t, ccs)
+
+		g.Eventually(configMapData(selected, "platform-flags"), rbacWait, rbacPoll).
+			Should(HaveKeyWithValue("STATSIG_GATE_PLATFORM_BANNER", "true"))
+		g.Eventually(readyOf(ccs), rbacWait, rbacPoll).Should(Equal(metav1.ConditionTrue))
+		g.Expect(ccs.Status.Namespaces).To(BeEquivalentTo(1))
+		g.Expect(ccs.Status.FailedNamespaces).To(BeEmpty())
+		// Only the selected namespace gets it (the fan-out is done before status says so).
+		err := k8s.Get(ctx, types.NamespacedName{Namespace: other, Name: "platform-flags"}, &corev1.ConfigMap{})
+		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "ConfigMap in an unselected namespace: %v", err)
+		expectNoForbidden(g, op)
+	})
+
+	t.Run("DailyReportExport to a ConfigMap", func(t *testing.T) {
+		g := NewWithT(t)
+		ns := rbacNamespace(t, "rbac-e2e-analytics", nil)
+		consoleSecret(t, ns, "statsig", fake)
+		// On creation the export runs at once for the newest complete date, yesterday in Pacific
+		// time by the real clock. Serve the day after too, in case Pacific midnight passes between
+		// here and the operator's run.
+		newest := schedule.NewestComplete(time.Now())
+		dates := []string{newest, schedule.AddDays(newest, 1)}
+		for _, d := range dates {
+			fake.SetReport("first_exposures", d, statsigtest.GeneratedReport(d, 3, false))
+		}
+
+		dre := &statsigv1alpha1.DailyReportExport{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "exposures"},
+			Spec: statsigv1alpha1.DailyReportExportSpec{
+				SecretRef:   &statsigv1alpha1.LocalSecretReference{Name: "statsig"},
+				ReportType:  "first_exposures",
+				Schedule:    "0 11 * * *",
+				Destination: statsigv1alpha1.ExportDestination{ConfigMap: &statsigv1alpha1.ConfigMapDestination{Name: "exposures"}},
+			},
+		}
+		create(t, dre)
+
+		g.Eventually(func() (string, error) {
+			err := k8s.Get(ctx, client.ObjectKeyFromObject(dre), dre)
+			return dre.Status.LastExportedDate, err
+		}, rbacWait, rbacPoll).Should(BeElementOf(dates))
+		exported := dre.Status.LastExportedDate
+		g.Expect(dre.Status.Dates).To(ContainElement(And(
+			HaveField("Date", exported),
+			HaveField("Phase", statsigv1alpha1.PhaseExported),
+			HaveField("Rows", BeEquivalentTo(3)),
+		)))
+		g.Eventually(readyOf(dre), rbacWait, rbacPoll).Should(Equal(metav1.ConditionTrue))
+
+		// The file is stored whole as binaryData, gzip-compressed (the default).
+		cm := &corev1.ConfigMap{}
+		g.Expect(k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "exposures"}, cm)).To(Succeed())
+		g.Expect(cm.BinaryData).To(HaveKeyWithValue("first_exposures-"+exported+".csv.gz", Not(BeEmpty())))
+		expectNoForbidden(g, op)
+	})
+
+	// Last, over everything the operator logged while the kinds above were used.
+	expectNoForbidden(g, op)
+}
+
+// restrictedKubeconfig creates user with no groups, gives it exactly the rules of config/rbac (the
+// ClusterRole through a ClusterRoleBinding, the leader election Role through a RoleBinding in
+// leaderNS), and returns the path of a kubeconfig file for it. The RBAC files are read at test time,
+// so that the test follows whatever the markers generate.
+func restrictedKubeconfig(t *testing.T, user, leaderNS string) string {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := context.Background()
+	subjects := []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}}
+
+	cr := &rbacv1.ClusterRole{}
+	readRBAC(t, "role.yaml", "ClusterRole", cr)
+	g.Expect(cr.Rules).NotTo(BeEmpty())
+	cr.ObjectMeta = metav1.ObjectMeta{Name: user}
+	create(t, cr)
+	create(t, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: user},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: cr.Name},
+		Subjects:   subjects,
+	})
+
+	role := &rbacv1.Role{}
+	readRBAC(t, "leader_election_role.yaml", "Role", role)
+	g.Expect(role.Rules).NotTo(BeEmpty())
+	role.ObjectMeta = metav1.ObjectMeta{Namespace: leaderNS, Name: user + "-leader-election"}
+	create(t, role)
+	create(t, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: leaderNS, Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
+		Subjects:   subjects,
+	})
+
+	u, err := env.AddUser(envtest.User{Name: user, Groups: nil}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	kc, err := u.KubeConfig()
+	g.Expect(err).NotTo(HaveOccurred())
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	g.Expect(os.WriteFile(path, kc, 0o600)).To(Succeed())
+
+	// The bindings are in force before the operator starts: the user may list ConfigMaps but not
+	// Pods, which no rule names.
+	uc, err := client.New(u.Config(), client.Options{Scheme: testenv.Scheme})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(func() error { return uc.List(ctx, &corev1.ConfigMapList{}) }, rbacWait, rbacPoll).Should(Succeed())
+	g.Expect(apierrors.IsForbidden(uc.List(ctx, &corev1.PodList{}))).To(BeTrue())
+	return path
+}
+
+// readRBAC decodes the object of kind from config/rbac/name into obj.
+func readRBAC(t *testing.T, name, kind string, obj any) {
+	t.Helper()
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "config", "rbac", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(data), "\n---") {
+		var head metav1.TypeMeta
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if head.Kind == kind && head.APIVersion == rbacv1.SchemeGroupVersion.String() {
+			if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no %s in config/rbac/%s", kind, name)
+}
+
+// create creates obj as the admin and deletes it when the test ends.
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := k8s.Create(context.Background(), obj); err != nil {
+		t.Fatalf("create %T %s: %v", obj, client.ObjectKeyFromObject(obj), err)
+	}
+	t.Cleanup(func() { _ = k8s.Delete(context.Background(), obj) })
+}
+
+// rbacNamespace creates a namespace (envtest never finishes deleting one, so it is left behind).
+func rbacNamespace(t *testing.T, name string, labels map[string]string) string {
+	t.Helper()
+	if err := k8s.Create(context.Background(), testenv.Namespace(name, labels)); err != nil {
+		t.Fatalf("create namespace %s: %v", name, err)
+	}
+	return name
+}
+
+func serverSecret(t *testing.T, ns, name string, fake *statsigtest.Server) {
+	t.Helper()
+	create(t, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		StringData: map[string]string{statsigv1alpha1.SecretKeyServer: fake.ServerKey},
+	})
+}
+
+func consoleSecret(t *testing.T, ns, name string, fake *statsigtest.Server) {
+	t.Helper()
+	create(t, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		StringData: map[string]string{statsigv1alpha1.SecretKeyConsole: fake.ConsoleKey},
+	})
+}
+
+// requestSync sets the requested-at annotation to a new value, as `kubectl annotate` would.
+func requestSync(t *testing.T, obj client.Object) {
+	t.Helper()
+	patch := []byte(`{"metadata":{"annotations":{"` + rbacRequestedAt + `":"` + time.Now().UTC().Format(time.RFC3339Nano) + `"}}}`)
+	if err := k8s.Patch(context.Background(), obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatalf("annotate %s: %v", client.ObjectKeyFromObject(obj), err)
+	}
+}
+
+// readyOf polls obj, one of the operator's kinds, re-reading it into itself, for the status of its
+// Ready condition ("" while it has none).
+func readyOf(obj client.Object) func() (metav1.ConditionStatus, error) {
+	return func() (metav1.ConditionStatus, error) {
+		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
+			return "", err
+		}
+		var conds []metav1.Condition
+		switch o := obj.(type) {
+		case *statsigv1alpha1.GateCheck:
+			conds = o.Status.Conditions
+		case *statsigv1alpha1.ConfigSnapshot:
+			conds = o.Status.Conditions
+		case *statsigv1alpha1.ClusterConfigSnapshot:
+			conds = o.Status.Conditions
+		case *statsigv1alpha1.DailyReportExport:
+			conds = o.Status.Conditions
+		}
+		if c := meta.FindStatusCondition(conds, statsigv1alpha1.ConditionReady); c != nil {
+			return c.Status, nil
+		}
+		return "", nil
+	}
+}
+
+// configMapData polls a ConfigMap's data.
+func configMapData(ns, name string) func() (map[string]string, error) {
+	return func() (map[string]string, error) {
+		cm := &corev1.ConfigMap{}
+		err := k8s.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, cm)
+		return cm.Data, err
+	}
+}
+
+// eventReasons polls the reasons of the events.k8s.io Events about one object.
+func eventReasons(ns, kind, name string) func() ([]string, error) {
+	return func() ([]string, error) {
+		list := &eventsv1.EventList{}
+		if err := k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, e := range list.Items {
+			if e.Regarding.Kind == kind && e.Regarding.Name == name {
+				out = append(out, e.Reason)
+			}
+		}
+		return out, nil
+	}
+}
+
+// expectNoForbidden fails with the offending lines when the API server refused the operator
+// anything: a missing RBAC rule shows up as "... is forbidden: User ... cannot <verb> resource ...".
+func expectNoForbidden(g Gomega, op *operator) {
+	var lines []string
+	for _, l := range strings.Split(op.out.String(), "\n") {
+		if strings.Contains(strings.ToLower(l), "forbidden") {
+			lines = append(lines, l)
+		}
+	}
+	g.Expect(lines).To(BeEmpty(), "the operator was refused by the API server")
+}
