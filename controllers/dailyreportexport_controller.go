@@ -698,7 +698,7 @@ func (p *pass) exportDate(ctx context.Context, date string) (dateResult, error) 
 }
 
 func (p *pass) report(date string) export.Report {
-	r := export.Report{ReportType: p.dre.Spec.ReportType, Date: date}
+	r := export.Report{ReportType: p.dre.Spec.ReportType, Date: date, ExportedBy: exportedBy(p.dre)}
 	if d := p.dre.Spec.Destination.ObjectStore; d != nil {
 		r.Prefix = d.Prefix
 	}
@@ -770,7 +770,7 @@ func (p *pass) reportURL(ctx context.Context, date string) (dateResult, string, 
 func (p *pass) retention(ctx context.Context) error {
 	if p.bucket != nil {
 		d := p.dre.Spec.Destination.ObjectStore
-		deleted, err := export.DeleteBefore(ctx, p.bucket, d.Prefix, p.dre.Spec.ReportType, p.sp.cutoff)
+		deleted, err := export.DeleteBefore(ctx, p.bucket, d.Prefix, p.dre.Spec.ReportType, p.sp.cutoff, exportedBy(p.dre))
 		if err != nil {
 			return destinationError(fmt.Errorf("retention: %w", err))
 		}
@@ -782,6 +782,13 @@ func (p *pass) retention(ctx context.Context) error {
 		return nil
 	}
 	return p.cm.expire(ctx, p.r, p.dre, p.sp.cutoff)
+}
+
+// exportedBy names a resource in its manifests, the way the owner annotation of a written ConfigMap
+// does: by name rather than UID, so that a resource deleted and applied again from Git keeps its
+// retention over what it exported before.
+func exportedBy(dre *statsigv1alpha1.DailyReportExport) string {
+	return dailyReportExportKind + "/" + dre.Namespace + "/" + dre.Name
 }
 
 // destinationError is a store failure; retried with backoff.

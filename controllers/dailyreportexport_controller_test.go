@@ -622,14 +622,21 @@ func TestDailyReportExportRetention(t *testing.T) {
 	storeURL := fileStore(t)
 	b := openStore(t, storeURL, nil)
 	ctx := context.Background()
-	// What an earlier export left: an old date, a recent one, and objects that are not its own.
-	for _, date := range []string{"2026-11-01", "2026-11-08"} {
-		_, err := export.Export(ctx, b, export.Report{Prefix: "statsig", ReportType: reportType, Date: date}, export.Gzip,
+	// What an earlier export by this resource (by name: say it was deleted and applied again) left:
+	// an old date and a recent one; an old date another resource exported to the same prefix; and
+	// objects that are not exports at all.
+	for date, writer := range map[string]string{
+		"2026-11-01": "DailyReportExport/" + h.ns + "/kept",
+		"2026-11-08": "DailyReportExport/" + h.ns + "/kept",
+		"2026-11-02": "DailyReportExport/" + h.ns + "/other",
+	} {
+		_, err := export.Export(ctx, b, export.Report{Prefix: "statsig", ReportType: reportType, Date: date, ExportedBy: writer}, export.Gzip,
 			strings.NewReader("a,b\n1,2\n"), dreEnvFor(t).clock)
 		g.Expect(err).NotTo(HaveOccurred())
 	}
-	others := []string{"statsig/first_exposures/notes.txt", "statsig/pulse_daily/dt=2026-11-01/_manifest.json", "elsewhere/first_exposures-2026-11-01.csv"}
-	for _, key := range others {
+	others := []string{"statsig/first_exposures/notes.txt", "statsig/pulse_daily/dt=2026-11-01/_manifest.json", "elsewhere/first_exposures-2026-11-01.csv",
+		"statsig/first_exposures/dt=2026-11-02/first_exposures-2026-11-02.csv.gz", "statsig/first_exposures/dt=2026-11-02/_manifest.json"}
+	for _, key := range others[:3] {
 		g.Expect(b.WriteAll(ctx, key, []byte("keep me"), nil)).To(Succeed())
 	}
 	for _, date := range []string{"2026-11-07", "2026-11-09"} {

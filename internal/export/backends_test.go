@@ -236,18 +236,28 @@ func retention(t *testing.T, b *blob.Bucket) {
 	put := func(key string) {
 		g.Expect(b.WriteAll(ctx, key, []byte("x"), nil)).To(Succeed())
 	}
-	own := func(date string, c export.Compression) export.Report {
-		r := export.Report{Prefix: "ret/statsig", ReportType: "first_exposures", Date: date}
+	const me, other = "DailyReportExport/analytics/exposures", "DailyReportExport/team-b/exposures"
+	exportAs := func(writer, prefix, date string, c export.Compression) export.Report {
+		r := export.Report{Prefix: prefix, ReportType: "first_exposures", Date: date, ExportedBy: writer}
 		if _, err := export.Export(ctx, b, r, c, bytes.NewReader([]byte("h\n1\n")), fixedClock); err != nil {
 			t.Fatalf("export %s: %v", date, err)
 		}
 		return r
 	}
+	own := func(date string, c export.Compression) export.Report { return exportAs(me, "ret/statsig", date, c) }
 	old1 := own("2026-01-01", export.Gzip)
 	old2 := own("2026-01-02", export.None)
 	keep := own("2026-01-03", export.Gzip)
+	// Another resource exporting to the same prefix, and a manifest nobody claims.
+	theirs := exportAs(other, "ret/statsig", "2025-12-30", export.Gzip)
+	unclaimed := exportAs("", "ret/statsig", "2025-12-29", export.None)
+	m, err := export.ReadManifest(ctx, b, theirs)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(m.ExportedBy).To(Equal(other), "the manifest names its writer")
 	survivors := []string{
 		keep.DataKey(export.Gzip), keep.ManifestKey(),
+		theirs.DataKey(export.Gzip), theirs.ManifestKey(),
+		unclaimed.DataKey(export.None), unclaimed.ManifestKey(),
 		old1.DateDir() + "notes.txt",                             // not ours, in an old date's folder
 		"ret/statsig/first_exposures/dt=2026-1-1/x.csv",          // not a strict date
 		"ret/statsig/first_exposures/dt=2026-02-30/x",            // not a calendar date
@@ -256,11 +266,11 @@ func retention(t *testing.T, b *blob.Bucket) {
 		"ret/other/first_exposures/dt=2025-01-01/_manifest.json", // another prefix
 		"ret/statsig/first_exposures-2025-01-01.csv",             // beside the folders
 	}
-	for _, k := range survivors[2:] {
+	for _, k := range survivors[6:] {
 		put(k)
 	}
 
-	deleted, err := export.DeleteBefore(ctx, b, "ret/statsig/", "first_exposures", "2026-01-03")
+	deleted, err := export.DeleteBefore(ctx, b, "ret/statsig/", "first_exposures", "2026-01-03", me)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(deleted).To(Equal([]string{"2026-01-01", "2026-01-02"}))
 	g.Expect(listKeys(t, b, "ret/")).To(ConsistOf(survivors))
@@ -270,7 +280,7 @@ func retention(t *testing.T, b *blob.Bucket) {
 	}
 
 	// Nothing left to delete: a second run is a no-op.
-	deleted, err = export.DeleteBefore(ctx, b, "ret/statsig", "first_exposures", "2026-01-03")
+	deleted, err = export.DeleteBefore(ctx, b, "ret/statsig", "first_exposures", "2026-01-03", me)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(deleted).To(BeEmpty())
 	_, err = b.Attributes(ctx, old1.DataKey(export.Gzip))

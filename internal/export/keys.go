@@ -21,6 +21,9 @@ type Report struct {
 	ReportType string
 	// Date is the report date, YYYY-MM-DD.
 	Date string
+	// ExportedBy names the writer (Kind/namespace/name). It is not part of any key: Export records
+	// it in the manifest, and DeleteBefore deletes only dates whose manifest names the same writer.
+	ExportedBy string
 }
 
 // Validate checks the parts that become key segments.

@@ -32,6 +32,10 @@ const maxManifestSize = 64 << 10
 // did not finish).
 var ErrManifestNotFound = errors.New("manifest not found")
 
+// ErrInvalidManifest reports a manifest that is not one the operator wrote for that date: too large,
+// not JSON, or describing another date or object.
+var ErrInvalidManifest = errors.New("invalid manifest")
+
 // Manifest is the _manifest.json written after a date's data object is complete. A reader who sees
 // it sees a whole file; the operator never exports a date whose manifest exists.
 type Manifest struct {
@@ -53,6 +57,9 @@ type Manifest struct {
 	Compression Compression `json:"compression"`
 	// ExportedAt is when the data object was complete, UTC, to the second.
 	ExportedAt time.Time `json:"exportedAt"`
+	// ExportedBy names the resource that wrote the date (Kind/namespace/name); retention deletes
+	// only what its own resource wrote.
+	ExportedBy string `json:"exportedBy,omitempty"`
 }
 
 // WriteObject writes one object under its final key, all or nothing. fill writes the content; if it
@@ -148,6 +155,7 @@ func Export(ctx context.Context, b *blob.Bucket, r Report, c Compression, src io
 		Rows:        st.Rows,
 		Compression: c,
 		ExportedAt:  clk.Now().UTC().Truncate(time.Second),
+		ExportedBy:  r.ExportedBy,
 	}
 	if err := WriteManifest(ctx, b, r, m); err != nil {
 		return Manifest{}, err
@@ -173,8 +181,8 @@ func WriteManifest(ctx context.Context, b *blob.Bucket, r Report, m Manifest) er
 }
 
 // ReadManifest reads the date's manifest. It returns an error wrapping ErrManifestNotFound when
-// there is none, and an error of its own when there is one that does not describe this date (a
-// controller should report that rather than export over it).
+// there is none, and one wrapping ErrInvalidManifest when there is one that does not describe this
+// date (a controller should report that rather than export over it).
 func ReadManifest(ctx context.Context, b *blob.Bucket, r Report) (Manifest, error) {
 	if err := r.Validate(); err != nil {
 		return Manifest{}, err
@@ -193,15 +201,15 @@ func ReadManifest(ctx context.Context, b *blob.Bucket, r Report) (Manifest, erro
 		return Manifest{}, fmt.Errorf("read %s: %w", key, err)
 	}
 	if len(data) > maxManifestSize {
-		return Manifest{}, fmt.Errorf("read %s: larger than %d bytes", key, maxManifestSize)
+		return Manifest{}, fmt.Errorf("read %s: larger than %d bytes: %w", key, maxManifestSize, ErrInvalidManifest)
 	}
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&m); err != nil {
-		return Manifest{}, fmt.Errorf("decode %s: %w", key, err)
+		return Manifest{}, fmt.Errorf("decode %s: %w: %w", key, ErrInvalidManifest, err)
 	}
 	if m.Date != r.Date || m.ReportType != r.ReportType || !m.Compression.Valid() || m.Object != r.DataKey(m.Compression) {
-		return Manifest{}, fmt.Errorf("%s describes %s %s at %s, not this date", key, m.ReportType, m.Date, m.Object)
+		return Manifest{}, fmt.Errorf("%s describes %s %s at %s, not this date: %w", key, m.ReportType, m.Date, m.Object, ErrInvalidManifest)
 	}
 	return m, nil
 }

@@ -12,15 +12,20 @@ import (
 	"gocloud.dev/gcerrors"
 )
 
-// DeleteBefore applies retention: for every date strictly before cutoff (YYYY-MM-DD) under
-// <prefix>/<reportType>/, it deletes the objects an export writes there (the manifest, then the
-// data object, .csv or .csv.gz) and nothing else. Folders whose names are not exactly
-// dt=<a real date>, and other objects inside a date's folder, are left alone. It returns the dates
-// it deleted objects of, oldest first.
+// DeleteBefore applies retention for one writer: for every date strictly before cutoff (YYYY-MM-DD)
+// under <prefix>/<reportType>/ whose manifest says exportedBy wrote it, it deletes the manifest and
+// then the data object the manifest names, and nothing else. Dates another writer exported (another
+// resource sharing the prefix), dates without a readable manifest, folders whose names are not
+// exactly dt=<a real date>, and other objects inside a date's folder are left alone. It returns the
+// dates it deleted, oldest first.
 //
-// The manifest goes first so that a reader never sees a manifest without its file; if deletion
-// stops halfway, the next run finishes it.
-func DeleteBefore(ctx context.Context, b *blob.Bucket, prefix, reportType, cutoff string) ([]string, error) {
+// The manifest goes first so that a reader never sees a manifest without its file. If deletion
+// stops between the two, the data object stays behind without a manifest; it is never read as an
+// export, and an export of that date would replace it.
+func DeleteBefore(ctx context.Context, b *blob.Bucket, prefix, reportType, cutoff, exportedBy string) ([]string, error) {
+	if exportedBy == "" {
+		return nil, errors.New("retention needs the writer whose exports it deletes")
+	}
 	if _, err := ParseDate(cutoff); err != nil {
 		return nil, fmt.Errorf("retention cutoff: %w", err)
 	}
@@ -59,20 +64,23 @@ func DeleteBefore(ctx context.Context, b *blob.Bucket, prefix, reportType, cutof
 	var deleted []string
 	for _, date := range dates {
 		r := Report{Prefix: prefix, ReportType: reportType, Date: date}
-		found := false
-		for _, key := range []string{r.ManifestKey(), r.DataKey(Gzip), r.DataKey(None)} {
-			err := b.Delete(ctx, key)
-			switch {
-			case err == nil:
-				found = true
-			case gcerrors.Code(err) == gcerrors.NotFound:
-			default:
+		m, err := ReadManifest(ctx, b, r)
+		switch {
+		case errors.Is(err, ErrManifestNotFound):
+			continue
+		case errors.Is(err, ErrInvalidManifest):
+			continue // not a manifest this operator wrote
+		case err != nil:
+			return deleted, err // the store failed: the next run tries again
+		case m.ExportedBy != exportedBy:
+			continue
+		}
+		for _, key := range []string{r.ManifestKey(), m.Object} {
+			if err := b.Delete(ctx, key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 				return deleted, fmt.Errorf("delete %s: %w", key, err)
 			}
 		}
-		if found {
-			deleted = append(deleted, date)
-		}
+		deleted = append(deleted, date)
 	}
 	return deleted, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	gomegatypes "github.com/onsi/gomega/types"
 	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -30,13 +31,15 @@ import (
 
 // Names of what the RBAC test creates; all prefixed so that nothing meets the other tests' objects.
 const (
-	rbacUser        = "rbac-e2e-statsig-operator"
-	rbacSystemNS    = "rbac-e2e-system" // the operator's own namespace: leader election lease, shared Secret
-	rbacFlagsLabel  = "rbac-e2e.statsig-operator.io/flags"
-	rbacWait        = 60 * time.Second
-	rbacPoll        = 200 * time.Millisecond
-	rbacRequestedAt = "statsig-operator.io/requested-at"
+	rbacUser       = "rbac-e2e-statsig-operator"
+	rbacSystemNS   = "rbac-e2e-system" // the operator's own namespace: leader election lease, shared Secret
+	rbacFlagsLabel = "rbac-e2e.statsig-operator.io/flags"
+	rbacWait       = 60 * time.Second
+	rbacPoll       = 200 * time.Millisecond
 )
+
+// beTrue matches a condition whose status is True.
+func beTrue() gomegatypes.GomegaMatcher { return HaveField("Status", metav1.ConditionTrue) }
 
 // TestBinaryRunsWithGeneratedRBAC runs the binary as a user holding only the permissions the
 // deployment grants it: the ClusterRole of config/rbac/role.yaml (generated from the kubebuilder
@@ -82,7 +85,7 @@ func TestBinaryRunsWithGeneratedRBAC(t *testing.T) {
 
 		g.Eventually(configMapData(ns, "checkout-gates"), rbacWait, rbacPoll).
 			Should(Equal(map[string]string{"new_checkout": "true", "dark_mode": "false"}))
-		g.Eventually(readyOf(gc), rbacWait, rbacPoll).Should(Equal(metav1.ConditionTrue))
+		g.Eventually(readyOf(gc), rbacWait, rbacPoll).Should(beTrue())
 		g.Expect(gc.Status.Passing).To(Equal("1/2"))
 		// The Ready transition is announced with an events.k8s.io Event, which the ClusterRole allows.
 		g.Eventually(eventReasons(ns, "GateCheck", "checkout"), rbacWait, rbacPoll).Should(ContainElement(statsigv1alpha1.ReasonSynced))
@@ -129,7 +132,7 @@ func TestBinaryRunsWithGeneratedRBAC(t *testing.T) {
 			HaveKeyWithValue("gate.new_checkout", "true"),
 			HaveKeyWithValue("config.checkout_settings.json", MatchJSON(`{"theme":"dark"}`)),
 		))
-		g.Eventually(readyOf(cs), rbacWait, rbacPoll).Should(Equal(metav1.ConditionTrue))
+		g.Eventually(readyOf(cs), rbacWait, rbacPoll).Should(beTrue())
 		// The first content is the baseline: the target is found (a get on deployments) and adopts
 		// it without being rolled.
 		g.Eventually(func() ([]statsigv1alpha1.RolloutStatus, error) {
@@ -154,7 +157,7 @@ func TestBinaryRunsWithGeneratedRBAC(t *testing.T) {
 			return cs.Status.ContentHash, err
 		}, rbacWait, rbacPoll).Should(Equal(deploy.Spec.Template.Annotations[statsigv1alpha1.AnnotationSnapshotHash]))
 		g.Expect(cs.Status.ContentHash).NotTo(Equal(baseline))
-		g.Eventually(readyOf(cs), rbacWait, rbacPoll).Should(Equal(metav1.ConditionTrue))
+		g.Eventually(readyOf(cs), rbacWait, rbacPoll).Should(beTrue())
 		g.Expect(meta.IsStatusConditionTrue(cs.Status.Conditions, statsigv1alpha1.ConditionRolledOut)).To(BeTrue(), "%+v", cs.Status.Conditions)
 		expectNoForbidden(g, op)
 	})
@@ -186,7 +189,7 @@ func TestBinaryRunsWithGeneratedRBAC(t *testing.T) {
 
 		g.Eventually(configMapData(selected, "platform-flags"), rbacWait, rbacPoll).
 			Should(HaveKeyWithValue("STATSIG_GATE_PLATFORM_BANNER", "true"))
-		g.Eventually(readyOf(ccs), rbacWait, rbacPoll).Should(Equal(metav1.ConditionTrue))
+		g.Eventually(readyOf(ccs), rbacWait, rbacPoll).Should(beTrue())
 		g.Expect(ccs.Status.Namespaces).To(BeEquivalentTo(1))
 		g.Expect(ccs.Status.FailedNamespaces).To(BeEmpty())
 		// Only the selected namespace gets it (the fan-out is done before status says so).
@@ -229,7 +232,7 @@ func TestBinaryRunsWithGeneratedRBAC(t *testing.T) {
 			HaveField("Phase", statsigv1alpha1.PhaseExported),
 			HaveField("Rows", BeEquivalentTo(3)),
 		)))
-		g.Eventually(readyOf(dre), rbacWait, rbacPoll).Should(Equal(metav1.ConditionTrue))
+		g.Eventually(readyOf(dre), rbacWait, rbacPoll).Should(beTrue())
 
 		// The file is stored whole as binaryData, gzip-compressed (the default).
 		cm := &corev1.ConfigMap{}
@@ -256,6 +259,18 @@ func restrictedKubeconfig(t *testing.T, user, leaderNS string) string {
 	readRBAC(t, "role.yaml", "ClusterRole", cr)
 	g.Expect(cr.Rules).NotTo(BeEmpty())
 	cr.ObjectMeta = metav1.ObjectMeta{Name: user}
+	if drop := os.Getenv("RBAC_E2E_DROP"); drop != "" {
+		for i := range cr.Rules {
+			var keep []string
+			for _, v := range cr.Rules[i].Verbs {
+				if strings.Join(cr.Rules[i].APIGroups, ",")+"/"+strings.Join(cr.Rules[i].Resources, ",")+":"+v != drop {
+					keep = append(keep, v)
+				}
+			}
+			cr.Rules[i].Verbs = keep
+		}
+		t.Logf("rules: %+v", cr.Rules)
+	}
 	create(t, cr)
 	create(t, &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: user},
@@ -267,6 +282,9 @@ func restrictedKubeconfig(t *testing.T, user, leaderNS string) string {
 	readRBAC(t, "leader_election_role.yaml", "Role", role)
 	g.Expect(role.Rules).NotTo(BeEmpty())
 	role.ObjectMeta = metav1.ObjectMeta{Namespace: leaderNS, Name: user + "-leader-election"}
+	if os.Getenv("RBAC_E2E_DROP") == "leases" {
+		role.Rules = role.Rules[1:]
+	}
 	create(t, role)
 	create(t, &rbacv1.RoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: leaderNS, Name: role.Name},
@@ -353,18 +371,18 @@ func consoleSecret(t *testing.T, ns, name string, fake *statsigtest.Server) {
 // requestSync sets the requested-at annotation to a new value, as `kubectl annotate` would.
 func requestSync(t *testing.T, obj client.Object) {
 	t.Helper()
-	patch := []byte(`{"metadata":{"annotations":{"` + rbacRequestedAt + `":"` + time.Now().UTC().Format(time.RFC3339Nano) + `"}}}`)
+	patch := []byte(`{"metadata":{"annotations":{"` + statsigv1alpha1.AnnotationRequestedAt + `":"` + time.Now().UTC().Format(time.RFC3339Nano) + `"}}}`)
 	if err := k8s.Patch(context.Background(), obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		t.Fatalf("annotate %s: %v", client.ObjectKeyFromObject(obj), err)
 	}
 }
 
-// readyOf polls obj, one of the operator's kinds, re-reading it into itself, for the status of its
-// Ready condition ("" while it has none).
-func readyOf(obj client.Object) func() (metav1.ConditionStatus, error) {
-	return func() (metav1.ConditionStatus, error) {
+// readyOf polls obj, one of the operator's kinds, re-reading it into itself, for its Ready
+// condition (the zero condition while it has none), so that a failure shows the reason and message.
+func readyOf(obj client.Object) func() (metav1.Condition, error) {
+	return func() (metav1.Condition, error) {
 		if err := k8s.Get(context.Background(), client.ObjectKeyFromObject(obj), obj); err != nil {
-			return "", err
+			return metav1.Condition{}, err
 		}
 		var conds []metav1.Condition
 		switch o := obj.(type) {
@@ -378,9 +396,9 @@ func readyOf(obj client.Object) func() (metav1.ConditionStatus, error) {
 			conds = o.Status.Conditions
 		}
 		if c := meta.FindStatusCondition(conds, statsigv1alpha1.ConditionReady); c != nil {
-			return c.Status, nil
+			return *c, nil
 		}
-		return "", nil
+		return metav1.Condition{}, nil
 	}
 }
 
