@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -99,18 +100,36 @@ func names(in []statsigv1alpha1.EntityName) []string {
 // secretIndex. list is an empty list of the kind; it is copied for each event.
 func forSecret(c client.Reader, list client.ObjectList) handler.MapFunc {
 	return func(ctx context.Context, s client.Object) []reconcile.Request {
-		l := list.DeepCopyObject().(client.ObjectList)
-		if err := c.List(ctx, l, client.MatchingFields{secretIndex: s.GetNamespace() + "/" + s.GetName()}); err != nil {
-			logf.FromContext(ctx).Error(err, "List resources for a Secret", "kind", fmt.Sprintf("%T", list))
+		return bySecret(ctx, c, list, s.GetNamespace()+"/"+s.GetName())
+	}
+}
+
+// forDefaultSecretUsers maps a Namespace event to the resources of one kind in that namespace that
+// use the operator's default Secret: whether they may depends on the namespace's labels
+// (--default-secret-namespaces), so a namespace that becomes trusted, or stops being trusted, is
+// acted on at once rather than at the next refresh.
+func forDefaultSecretUsers(c client.Reader, list client.ObjectList, defaultSecret types.NamespacedName) handler.MapFunc {
+	return func(ctx context.Context, ns client.Object) []reconcile.Request {
+		if defaultSecret.Name == "" {
 			return nil
 		}
-		var reqs []reconcile.Request
-		_ = meta.EachListItem(l, func(o runtime.Object) error {
-			if obj, ok := o.(client.Object); ok {
-				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
-			}
-			return nil
-		})
-		return reqs
+		return bySecret(ctx, c, list, defaultSecret.String(), client.InNamespace(ns.GetName()))
 	}
+}
+
+// bySecret lists the resources of one kind whose secretIndex is secret.
+func bySecret(ctx context.Context, c client.Reader, list client.ObjectList, secret string, opts ...client.ListOption) []reconcile.Request {
+	l := list.DeepCopyObject().(client.ObjectList)
+	if err := c.List(ctx, l, append(opts, client.MatchingFields{secretIndex: secret})...); err != nil {
+		logf.FromContext(ctx).Error(err, "List resources for a Secret", "kind", fmt.Sprintf("%T", list))
+		return nil
+	}
+	var reqs []reconcile.Request
+	_ = meta.EachListItem(l, func(o runtime.Object) error {
+		if obj, ok := o.(client.Object); ok {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(obj)})
+		}
+		return nil
+	})
+	return reqs
 }

@@ -829,6 +829,8 @@ func (r *DailyReportExportReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&statsigv1alpha1.DailyReportExport{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.DailyReportExportList{}))).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(forDefaultSecretUsers(r.Client, &statsigv1alpha1.DailyReportExportList{}, r.Credentials.DefaultSecret)),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("dailyreportexport").
 		Complete(r)

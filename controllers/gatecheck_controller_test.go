@@ -294,13 +294,19 @@ func TestGateCheckDefaultSecretNeedsTrust(t *testing.T) {
 	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonCredentialsNotAllowed))
 	g.Expect(h.fake.Count(statsig.EndpointCheckGate)).To(BeZero())
 
-	// Trusting the namespace lets it use the default Secret.
+	// Trusting the namespace lets it use the default Secret, at once: the label change wakes the
+	// GateCheck (its refresh period is a day).
 	ns := &corev1.Namespace{}
 	g.Expect(k8s.Get(ctx, types.NamespacedName{Name: h.ns}, ns)).To(Succeed())
 	ns.Labels = map[string]string{"statsig-trusted": "true"}
 	g.Expect(k8s.Update(ctx, ns)).To(Succeed())
-	h.requestSync(g, "checkout")
 	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
+
+	// And taking the trust away stops it at once.
+	g.Expect(k8s.Get(ctx, types.NamespacedName{Name: h.ns}, ns)).To(Succeed())
+	ns.Labels = nil
+	g.Expect(k8s.Update(ctx, ns)).To(Succeed())
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonCredentialsNotAllowed))
 }
 
 func TestGateCheckSuspendStopsCallsAndWrites(t *testing.T) {
