@@ -48,7 +48,6 @@ const (
 // Condition reasons.
 const (
 	ReasonSynced                = "Synced"
-	ReasonSuspended             = "Suspended"
 	ReasonSyncFailing           = "SyncFailing"
 	ReasonStatsigUnauthorized   = "StatsigUnauthorized"
 	ReasonStatsigRateLimited    = "StatsigRateLimited"
