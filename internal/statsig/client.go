@@ -28,8 +28,20 @@ type Clients struct {
 
 	mu sync.Mutex
 	// clients is keyed by the key's SHA-256, so that no map dump or debugger view shows a key.
-	clients map[[sha256.Size]byte]*Client
+	clients   map[[sha256.Size]byte]*pooledClient
+	lastSweep time.Time
 }
+
+// pooledClient is a client and when it was last handed out.
+type pooledClient struct {
+	*Client
+	lastUsed time.Time
+}
+
+// clientIdleTTL is how long a client no resource asked for stays in the pool. A rotated or removed
+// key then leaves memory; a key used again later gets a new client (its rate limiter and any
+// Retry-After hold, which never exceeds MaxRetryAfter, are long over by then).
+const clientIdleTTL = time.Hour
 
 // NewClients checks opts, fills its zero fields with defaults and registers the metrics.
 func NewClients(opts Options) (*Clients, error) {
@@ -41,17 +53,20 @@ func NewClients(opts Options) (*Clients, error) {
 	hc.CheckRedirect = noRedirects
 	o.HTTPClient = &hc
 	registerMetrics()
-	return &Clients{opts: o, clients: map[[sha256.Size]byte]*Client{}}, nil
+	return &Clients{opts: o, clients: map[[sha256.Size]byte]*pooledClient{}}, nil
 }
 
 // ForKey returns the client for key, creating it on first use. Every call with the same key returns
 // the same client. A client for an empty key fails every call with ErrNoKey (ClassUnauthorized).
 func (p *Clients) ForKey(key string) *Client {
 	h := sha256.Sum256([]byte(key))
+	now := p.opts.Clock.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.sweepLocked(now)
 	if c, ok := p.clients[h]; ok {
-		return c
+		c.lastUsed = now
+		return c.Client
 	}
 	c := &Client{
 		opts:        p.opts,
@@ -60,8 +75,29 @@ func (p *Clients) ForKey(key string) *Client {
 		limiter:     rate.NewLimiter(p.opts.limit(), max(p.opts.Burst, 1)),
 	}
 	c.batcher = newGateBatcher(c)
-	p.clients[h] = c
+	p.clients[h] = &pooledClient{Client: c, lastUsed: now}
 	return c
+}
+
+// Len is the number of clients in the pool.
+func (p *Clients) Len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.clients)
+}
+
+// sweepLocked drops clients idle for longer than clientIdleTTL, looking at most every quarter of
+// it. A caller still holding a dropped client can finish with it.
+func (p *Clients) sweepLocked(now time.Time) {
+	if now.Sub(p.lastSweep) < clientIdleTTL/4 {
+		return
+	}
+	p.lastSweep = now
+	for h, c := range p.clients {
+		if now.Sub(c.lastUsed) > clientIdleTTL {
+			delete(p.clients, h)
+		}
+	}
 }
 
 // secretKey hides the key in a closure: fmt prints a func as an address, whatever the verb and

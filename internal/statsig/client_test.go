@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 
@@ -340,6 +341,25 @@ func TestForKeySharesOneClientPerKey(t *testing.T) {
 		g.Expect(fmt.Sprintf(format, h.server())).NotTo(ContainSubstring(h.srv.ServerKey))
 		g.Expect(fmt.Sprintf(format, *h.server())).NotTo(ContainSubstring(h.srv.ServerKey))
 	}
+}
+
+// A key no resource asks for any more (rotated, or its resources deleted) leaves the pool after an
+// hour idle; a key in use stays, and keeps its client.
+func TestForKeyDropsIdleClients(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	used := h.pool.ForKey(h.srv.ServerKey)
+	h.pool.ForKey(h.srv.ConsoleKey)
+	g.Expect(h.pool.Len()).To(Equal(2))
+	for range 5 { // the server key is asked for every 20 minutes, the console key never again
+		h.clock.Advance(20 * time.Minute)
+		g.Expect(h.pool.ForKey(h.srv.ServerKey)).To(BeIdenticalTo(used))
+	}
+	g.Expect(h.pool.Len()).To(Equal(1))
+	h.clock.Advance(2 * time.Hour)
+	h.pool.ForKey("secret-another")
+	g.Expect(h.pool.Len()).To(Equal(1), "only the key just asked for")
+	g.Expect(h.pool.ForKey(h.srv.ServerKey)).NotTo(BeIdenticalTo(used), "a new client after the old one was dropped")
 }
 
 func TestNewClientsRejectsBadOptions(t *testing.T) {
