@@ -108,12 +108,12 @@ func (r *ClusterConfigSnapshotReconciler) reconcile(ctx context.Context, ccs *st
 		if err != nil {
 			return ctrl.Result{}, err
 		}
+		if ok && !r.Tracker.Failing(key) {
+			markNamespaces(st, ccs.Generation, ccs.Spec.Target.ConfigMapName, f, r.Clock.Now(), conditionsOf(st))
+		}
 		// Content that cannot be restored from memory (after a restart) is fetched again, but only
 		// while Ready: a failing snapshot waits for its backoff.
 		if ok || !conditions.IsReady(&st.CommonStatus) {
-			if !r.Tracker.Failing(key) {
-				markNamespaces(st, ccs.Generation, ccs.Spec.Target.ConfigMapName, f, r.Clock.Now())
-			}
 			rollWait, err := r.rollout(ctx, ccs)
 			return ctrl.Result{RequeueAfter: sooner(sooner(wait, rollWait), retryAfter(f))}, err
 		}
@@ -136,8 +136,9 @@ func (r *ClusterConfigSnapshotReconciler) reconcile(ctx context.Context, ccs *st
 		metrics.Syncs.WithLabelValues(clusterConfigSnapshotKind, f.Reason).Inc()
 		after = r.Tracker.Failed(key, in, f.Transient, f.RetryAfter)
 	} else {
+		prev := conditionsOf(st)
 		conditions.MarkSynced(&st.CommonStatus, ccs.Generation, now, "")
-		markNamespaces(st, ccs.Generation, ccs.Spec.Target.ConfigMapName, nsFailure, now)
+		markNamespaces(st, ccs.Generation, ccs.Spec.Target.ConfigMapName, nsFailure, now, prev)
 		result := "success"
 		if nsFailure != nil {
 			logf.FromContext(ctx).Info("Namespaces failed", "reason", nsFailure.Reason, "message", nsFailure.Message)
@@ -169,9 +170,10 @@ func (r *ClusterConfigSnapshotReconciler) sync(ctx context.Context, ccs *statsig
 	}
 	st := &ccs.Status
 	hash := configmap.Hash(data, nil)
+	// Kept for the namespaces that could not be written yet, whatever happened to the others.
+	r.Outputs.Put(client.ObjectKeyFromObject(ccs), ccs.UID, hash, data)
 	// The content counts as written unless it reached no namespace while some were selected.
 	if st.Namespaces > 0 || len(namespaces) == 0 {
-		r.Outputs.Put(client.ObjectKeyFromObject(ccs), ccs.UID, hash, data)
 		contentEvent(r.Events, ccs, st.ContentHash, hash, count)
 		st.ContentHash, st.Entities = hash, int32(count)
 		metrics.SnapshotEntities.WithLabelValues(clusterConfigSnapshotKind, "", ccs.Name).Set(float64(count))
@@ -187,7 +189,7 @@ func (r *ClusterConfigSnapshotReconciler) keepOutput(ctx context.Context, ccs *s
 	if !ok {
 		hash := ccs.Status.ContentHash
 		if hash == "" {
-			return true, nil, nil // nothing written yet, so nothing to keep
+			return false, nil, nil // nothing written yet (or no namespace took it): a sync decides
 		}
 		// After a restart any namespace's copy that still holds the content will do.
 		if data, ok, err = r.copyOf(ctx, ccs, hash); err != nil || !ok {
@@ -276,7 +278,7 @@ func (r *ClusterConfigSnapshotReconciler) fanOut(ctx context.Context, ccs *stats
 // markNamespaces sets Ready and Stale from the namespace failures after a Statsig sync that
 // succeeded (when it failed, Ready reports why, which matters more). A namespace that could not be
 // written holds older output or none, so its failure makes the output Stale too.
-func markNamespaces(st *statsigv1alpha1.ClusterConfigSnapshotStatus, generation int64, name statsigv1alpha1.ConfigMapName, f *conditions.Failure, now time.Time) {
+func markNamespaces(st *statsigv1alpha1.ClusterConfigSnapshotStatus, generation int64, name statsigv1alpha1.ConfigMapName, f *conditions.Failure, now time.Time, prev []metav1.Condition) {
 	ready := metav1.Condition{Type: statsigv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: statsigv1alpha1.ReasonSynced,
 		ObservedGeneration: generation,
 		Message:            fmt.Sprintf("%d entities written to ConfigMap %s in %d namespaces", st.Entities, name, st.Namespaces)}
@@ -285,15 +287,30 @@ func markNamespaces(st *statsigv1alpha1.ClusterConfigSnapshotStatus, generation 
 	if f != nil {
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, f.Reason, f.Message
 		since := now
-		if c := meta.FindStatusCondition(st.Conditions, statsigv1alpha1.ConditionStale); c != nil && c.Status == metav1.ConditionTrue {
+		if c := meta.FindStatusCondition(prev, statsigv1alpha1.ConditionStale); c != nil && c.Status == metav1.ConditionTrue {
 			since = c.LastTransitionTime.Time
 		}
 		stale.Status, stale.Reason = metav1.ConditionTrue, statsigv1alpha1.ReasonSyncFailing
 		stale.Message = fmt.Sprintf("Writing to namespaces failing since %s; the ConfigMaps in status.failedNamespaces hold older output, or none",
 			since.UTC().Format(time.RFC3339))
 	}
-	meta.SetStatusCondition(&st.Conditions, ready)
-	meta.SetStatusCondition(&st.Conditions, stale)
+	for _, c := range []*metav1.Condition{&ready, &stale} {
+		// A condition whose status is what it was before this sync keeps its transition time (the
+		// sync may have set it the other way in between).
+		if p := meta.FindStatusCondition(prev, c.Type); p != nil && p.Status == c.Status {
+			c.LastTransitionTime = p.LastTransitionTime
+		}
+		meta.SetStatusCondition(&st.Conditions, *c)
+	}
+}
+
+// conditionsOf copies the conditions as they are now, before a sync rewrites them.
+func conditionsOf(st *statsigv1alpha1.ClusterConfigSnapshotStatus) []metav1.Condition {
+	out := make([]metav1.Condition, len(st.Conditions))
+	for i := range st.Conditions {
+		st.Conditions[i].DeepCopyInto(&out[i])
+	}
+	return out
 }
 
 // namespaceRetry is how soon namespaces that failed for a transient reason are written again

@@ -294,6 +294,16 @@ func TestClusterConfigSnapshotReportsFailedNamespaces(t *testing.T) {
 		HaveField("Message", ContainSubstring("status.failedNamespaces"))))
 	g.Expect(flags(g, f.names[0])).NotTo(BeNil())
 	g.Expect(flags(g, f.names[2])).NotTo(BeNil())
+	// Another refresh, still failing: the failure keeps its start ("failing since") and Ready its
+	// transition time.
+	before := h.getCCS(ccs.Name).Status.Conditions
+	time.Sleep(1100 * time.Millisecond) // condition times have whole seconds
+	h.requestCCS(g, ccs.Name)
+	after := h.getCCS(ccs.Name).Status.Conditions
+	for _, typ := range []string{statsigv1alpha1.ConditionReady, statsigv1alpha1.ConditionStale} {
+		g.Expect(meta.FindStatusCondition(after, typ).LastTransitionTime).To(Equal(meta.FindStatusCondition(before, typ).LastTransitionTime), typ)
+	}
+	g.Expect(meta.FindStatusCondition(after, statsigv1alpha1.ConditionStale).Message).To(Equal(meta.FindStatusCondition(before, statsigv1alpha1.ConditionStale).Message))
 	got := flags(g, f.names[1])
 	g.Expect(got.Data).To(Equal(map[string]string{"keep": "me"}))
 	g.Expect(got.OwnerReferences).To(BeEmpty())

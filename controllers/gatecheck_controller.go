@@ -3,11 +3,14 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -165,8 +168,11 @@ func (r *GateCheckReconciler) sync(ctx context.Context, gc *statsigv1alpha1.Gate
 		if err := r.writeTarget(ctx, gc, data); err != nil {
 			return err
 		}
-	} else if err := r.ConfigMaps.DeleteOthers(ctx, gc, gc.Namespace, nil); err != nil {
-		return err
+	} else {
+		if err := r.ConfigMaps.DeleteOthers(ctx, gc, gc.Namespace, nil); err != nil {
+			return err
+		}
+		r.Outputs.Forget(client.ObjectKeyFromObject(gc))
 	}
 	r.gateEvents(gc, gc.Status.Results, results)
 	gc.Status.Results = results
@@ -177,22 +183,28 @@ func (r *GateCheckReconciler) sync(ctx context.Context, gc *statsigv1alpha1.Gate
 // keepOutput puts the last written ConfigMap data back in place without calling Statsig. The data
 // comes from memory, which is at least as new as the status in the cache: a repair from a status the
 // cache has not caught up with would put the previous values back. After a restart memory is empty
-// and the status, read fresh at startup, stands in for it.
+// and the status, read fresh at startup, stands in for it. Only a resource whose last sync of the
+// current spec succeeded is repaired: otherwise the output is where a failure left it, and a
+// failure never moves it.
 func (r *GateCheckReconciler) keepOutput(ctx context.Context, gc *statsigv1alpha1.GateCheck) error {
-	if gc.Spec.Target == nil {
+	ready := meta.FindStatusCondition(gc.Status.Conditions, statsigv1alpha1.ConditionReady)
+	if gc.Spec.Target == nil || ready == nil || ready.Status != metav1.ConditionTrue || ready.ObservedGeneration != gc.Generation {
 		return nil
 	}
 	_, data, ok := r.Outputs.Get(client.ObjectKeyFromObject(gc), gc.UID)
 	if !ok {
-		if !conditions.IsReady(&gc.Status.CommonStatus) {
-			return nil
-		}
 		var err error
 		if data, err = targetData(gc.Status.Results); err != nil {
 			return nil // the next sync reports it
 		}
 	}
-	return r.writeTarget(ctx, gc, data)
+	err := r.writeTarget(ctx, gc, data)
+	if f := (*conditions.Failure)(nil); errors.As(err, &f) {
+		// A conflict or a size limit: reported by the next sync, not retried as an error.
+		logf.FromContext(ctx).V(1).Info("Could not restore the ConfigMap", "reason", f.Reason)
+		return nil
+	}
+	return err
 }
 
 // targetData is the ConfigMap data for results: one key per gate.

@@ -97,15 +97,16 @@ func (w *Writer) Apply(ctx context.Context, owner client.Object, kind string, d 
 	var reader client.Reader = w.Client
 	for attempt := 1; ; attempt++ {
 		err := w.apply(ctx, reader, owner, kind, d, &res)
-		if (!apierrors.IsAlreadyExists(err) && !apierrors.IsConflict(err)) || w.Live == nil || attempt == staleAttempts {
-			if apierrors.IsAlreadyExists(err) {
-				// Not in our label-selected cache, yet it exists: someone else's ConfigMap.
-				return res, conflict(d, kind)
-			}
-			if apierrors.IsConflict(err) {
-				return res, fmt.Errorf("update ConfigMap %s/%s: %w", d.Namespace, d.Name, err)
-			}
+		switch {
+		case !apierrors.IsAlreadyExists(err) && !apierrors.IsConflict(err):
 			return res, err
+		case w.Live == nil && apierrors.IsAlreadyExists(err):
+			// Not in our label-selected cache, yet it exists: someone else's ConfigMap.
+			return res, conflict(d, kind)
+		case w.Live == nil || attempt == staleAttempts:
+			// Still losing after live reads: another writer is at it right now. Transient; the
+			// owner check on a later read decides whose ConfigMap it is.
+			return res, fmt.Errorf("write ConfigMap %s/%s: %w", d.Namespace, d.Name, err)
 		}
 		reader = w.Live
 	}
