@@ -246,12 +246,6 @@ func (r *DailyReportExportReconciler) reconcile(ctx context.Context, dre *statsi
 
 	due, fire := sp.schedule.Due(timeOf(st.LastScheduleTime), now)
 	ran := due || requested
-	lookBackFrom := ""
-	if ran && len(st.Dates) == 0 && sp.start == "" && dre.Spec.Source != statsigv1alpha1.SourceLegacy {
-		// The first run: the Legacy source needs no look back (Statsig names its latest date), and
-		// a startDate already backfills.
-		lookBackFrom = schedule.NewestComplete(now)
-	}
 	if ran {
 		r.startRun(sp, led, now)
 		if due {
@@ -262,6 +256,16 @@ func (r *DailyReportExportReconciler) reconcile(ctx context.Context, dre *statsi
 		led.fillGaps(sp)
 	}
 	led.trim(sp)
+	lookBackFrom := ""
+	if sp.start == "" && dre.Spec.Source != statsigv1alpha1.SourceLegacy && !led.anySettled() {
+		// Nothing exported or given up on yet, and the newest date not tried yet: its first
+		// attempt looks back if it is not available (the Legacy source needs no look back, as
+		// Statsig names its latest date, and a startDate already backfills). A first pass that a
+		// missing Secret or a store error stopped counts no attempt, so the look back comes later.
+		if e := led.get(led.newest()); e != nil && e.Attempts == 0 {
+			lookBackFrom = e.Date
+		}
+	}
 
 	work := led.due(now)
 	bound := r.MaxDatesPerReconcile
@@ -419,8 +423,9 @@ type pass struct {
 
 	// dateFailure is the last date given up on in this pass (it makes Ready False).
 	dateFailure *conditions.Failure
-	// lookBackFrom is the date of a resource's first run: when it is not available yet, the pass
-	// exports the newest date before it that is (see lookBack).
+	// lookBackFrom is the newest date of a resource that has exported nothing yet, before its first
+	// attempt: when it is not available, the pass exports the newest date before it that is (see
+	// lookBack).
 	lookBackFrom string
 }
 
@@ -457,7 +462,8 @@ func (p *pass) run(ctx context.Context, work []*statsigv1alpha1.ExportedDate, ra
 		}
 	}
 	if p.lookBackFrom != "" {
-		if e := p.led.get(p.lookBackFrom); e != nil && e.Phase == statsigv1alpha1.PhasePending {
+		// Only once its first attempt, in this pass, found it not available.
+		if e := p.led.get(p.lookBackFrom); e != nil && e.Phase == statsigv1alpha1.PhasePending && e.Attempts > 0 {
 			return p.lookBack(ctx, p.lookBackFrom)
 		}
 	}
@@ -471,8 +477,8 @@ func (p *pass) run(ctx context.Context, work []*statsigv1alpha1.ExportedDate, ra
 func (p *pass) lookBack(ctx context.Context, newest string) error {
 	for i := 1; i <= lookBackDates; i++ {
 		date := schedule.AddDays(newest, -i)
-		if p.sp.cutoff != "" && date < p.sp.cutoff {
-			return nil
+		if (p.sp.cutoff != "" && date < p.sp.cutoff) || p.led.get(date) != nil {
+			return nil // retention would delete it, or the ledger already works on it
 		}
 		res, err := p.exportDate(ctx, date)
 		if err == nil && res.manifest == nil && res.failed == nil {
@@ -1086,6 +1092,16 @@ func (l *ledger) entries() []statsigv1alpha1.ExportedDate {
 		out = append(out, *l.byDate[s[i]])
 	}
 	return out
+}
+
+// anySettled reports whether any date is Exported or Failed.
+func (l *ledger) anySettled() bool {
+	for _, e := range l.byDate {
+		if e.Phase != statsigv1alpha1.PhasePending {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *ledger) newestExported() string {

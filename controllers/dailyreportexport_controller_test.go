@@ -177,7 +177,6 @@ func TestDailyReportExportFirstRunExportsNewestAvailable(t *testing.T) {
 	g := NewWithT(t)
 	env := dreEnvFor(t)
 	h := newHarness(t)
-	h.serverSecret("statsig")
 	reports := map[string]statsigtest.ReportContent{}
 	for _, date := range schedule.Dates("2026-11-06", "2026-11-09") {
 		reports[date] = statsigtest.GeneratedReport(date, 20, false)
@@ -185,9 +184,12 @@ func TestDailyReportExportFirstRunExportsNewestAvailable(t *testing.T) {
 	for _, date := range []string{"2026-11-06", "2026-11-07"} {
 		h.fake.SetReport(reportType, date, reports[date])
 	}
+	// Applied before its Secret, as GitOps tools may: the first pass stops before any attempt.
 	h.reportExport("fresh", toStore(fileStore(t), "", ""))
+	g.Eventually(h.exportReady("fresh"), wait, poll).Should(Equal(statsigv1alpha1.ReasonSecretNotFound))
+	h.serverSecret("statsig")
 
-	// The first pass asks newest first down to the first available date and exports that one;
+	// The first attempt asks newest first down to the first available date and exports that one;
 	// nothing older is touched. The date in between is then a gap like any other: Pending.
 	g.Eventually(h.phases("fresh"), wait, poll).Should(Equal(map[string]statsigv1alpha1.DatePhase{
 		"2026-11-09": pending, "2026-11-08": pending, "2026-11-07": exported,
