@@ -8,11 +8,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
@@ -107,20 +110,39 @@ func forSecret(c client.Reader, list client.ObjectList) handler.MapFunc {
 // forDefaultSecretUsers maps a Namespace event to the resources of one kind in that namespace that
 // use the operator's default Secret: whether they may depends on the namespace's labels
 // (--default-secret-namespaces), so a namespace that becomes trusted, or stops being trusted, is
-// acted on at once rather than at the next refresh.
+// acted on at once rather than at the next refresh. The list is not restricted to the namespace in
+// the query but filtered after it: with --watch-namespaces the cache refuses a query for a namespace
+// it does not watch, while Namespace events come for every namespace.
 func forDefaultSecretUsers(c client.Reader, list client.ObjectList, defaultSecret types.NamespacedName) handler.MapFunc {
 	return func(ctx context.Context, ns client.Object) []reconcile.Request {
 		if defaultSecret.Name == "" {
 			return nil
 		}
-		return bySecret(ctx, c, list, defaultSecret.String(), client.InNamespace(ns.GetName()))
+		var reqs []reconcile.Request
+		for _, req := range bySecret(ctx, c, list, defaultSecret.String()) {
+			if req.Namespace == ns.GetName() {
+				reqs = append(reqs, req)
+			}
+		}
+		return reqs
 	}
 }
 
+// labelsChanged passes Namespace updates that change labels. Creations are left out: a new
+// namespace holds no resources yet, and at startup every resource is reconciled anyway.
+var labelsChanged = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		return !labels.Equals(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels())
+	},
+}
+
 // bySecret lists the resources of one kind whose secretIndex is secret.
-func bySecret(ctx context.Context, c client.Reader, list client.ObjectList, secret string, opts ...client.ListOption) []reconcile.Request {
+func bySecret(ctx context.Context, c client.Reader, list client.ObjectList, secret string) []reconcile.Request {
 	l := list.DeepCopyObject().(client.ObjectList)
-	if err := c.List(ctx, l, append(opts, client.MatchingFields{secretIndex: secret})...); err != nil {
+	if err := c.List(ctx, l, client.MatchingFields{secretIndex: secret}); err != nil {
 		logf.FromContext(ctx).Error(err, "List resources for a Secret", "kind", fmt.Sprintf("%T", list))
 		return nil
 	}

@@ -320,7 +320,7 @@ func (r *GateCheckReconciler) SetupWithManager(mgr ctrl.Manager, defaultSecret t
 		Owns(&corev1.ConfigMap{}).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.GateCheckList{}))).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(forDefaultSecretUsers(r.Client, &statsigv1alpha1.GateCheckList{}, defaultSecret)),
-			builder.WithPredicates(predicate.LabelChangedPredicate{})).
+			builder.WithPredicates(labelsChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("gatecheck").
 		Complete(r)
