@@ -104,6 +104,17 @@ func TestBinaryRunsWithGeneratedRBAC(t *testing.T) {
 		g.Expect(gc.Status.Passing).To(Equal("1/2"))
 		// The Ready transition is announced with an events.k8s.io Event, which the ClusterRole allows.
 		g.Eventually(eventReasons(ns, "GateCheck", "checkout"), rbacWait, rbacPoll).Should(ContainElement(statsigv1alpha1.ReasonSynced))
+
+		// Renaming the target writes the new ConfigMap and deletes the old one: delete is granted.
+		g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(gc), gc)).To(Succeed())
+		patch := client.MergeFrom(gc.DeepCopy())
+		gc.Spec.Target.ConfigMapName = "checkout-gates-v2"
+		g.Expect(k8s.Patch(ctx, gc, patch)).To(Succeed())
+		g.Eventually(configMapData(ns, "checkout-gates-v2"), rbacWait, rbacPoll).
+			Should(Equal(map[string]string{"new_checkout": "true", "dark_mode": "false"}))
+		g.Eventually(func() bool {
+			return apierrors.IsNotFound(k8s.Get(ctx, types.NamespacedName{Namespace: ns, Name: "checkout-gates"}, &corev1.ConfigMap{}))
+		}, rbacWait, rbacPoll).Should(BeTrue(), "the old ConfigMap is deleted")
 		expectNoForbidden(g)
 	})
 
