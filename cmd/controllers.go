@@ -41,7 +41,7 @@ func setupControllers(mgr ctrl.Manager, opts *options.Options) error {
 	}
 	defaultSecret, _ := opts.DefaultSecretName() // validated with the flags
 	trusted, _ := opts.TrustedNamespaceSelector()
-	creds := &credentials.Resolver{Reader: mgr.GetAPIReader(), DefaultSecret: defaultSecret, TrustedNamespaces: trusted}
+	creds := &credentials.Resolver{Reader: mgr.GetAPIReader(), Versions: mgr.GetClient(), DefaultSecret: defaultSecret, TrustedNamespaces: trusted}
 	writer := &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()}
 	s := &shared{Clients: clients, Credentials: creds, ConfigMaps: writer, DefaultSecret: defaultSecret, Clock: clock.RealClock{}}
 	for _, setup := range controllerSetups {

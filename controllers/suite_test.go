@@ -160,7 +160,7 @@ func (h *harness) startManager() {
 	h.cached = mgr.GetClient()
 	h.deps = &testDeps{
 		Clients:     clients,
-		Credentials: &credentials.Resolver{Reader: mgr.GetAPIReader(), DefaultSecret: h.defaultSecret, TrustedNamespaces: h.trusted},
+		Credentials: &credentials.Resolver{Reader: mgr.GetAPIReader(), Versions: mgr.GetClient(), DefaultSecret: h.defaultSecret, TrustedNamespaces: h.trusted},
 		ConfigMaps:  &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()},
 		Events:      mgr.GetEventRecorder("statsig-operator"),
 		Interval:    func(s int32) time.Duration { return time.Duration(s) * timeScale },

@@ -5,9 +5,11 @@ package credentials
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -16,14 +18,24 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/conditions"
 )
 
-// Resolver reads credential Secrets. Secrets are read from the API server each time (Reader should
-// be the manager's uncached API reader): the operator never caches Secret data it does not own.
+// Resolver reads credential Secrets from the API server (Reader should be the manager's uncached
+// API reader): the operator does not cache Secrets in an informer. Versions, when set, serves
+// Secret metadata from the cache the Secret watches already keep; then a Secret whose
+// resourceVersion is the one last read is answered from the copy kept of it, and only a Secret that
+// changed (or is new to the resolver) costs a GET. The copies hold only Secrets that resources
+// reference, which the operator reads anyway.
 type Resolver struct {
 	Reader client.Reader
+	// Versions reads Secret metadata (metav1.PartialObjectMetadata) from a cache; nil reads every
+	// time. Namespaces are read through it too when set.
+	Versions client.Reader
 	// DefaultSecret is --default-secret; zero when none is configured.
 	DefaultSecret types.NamespacedName
 	// TrustedNamespaces is --default-secret-namespaces; labels.Nothing() trusts none.
 	TrustedNamespaces labels.Selector
+
+	mu     sync.Mutex
+	copies map[types.NamespacedName]*Credentials
 }
 
 // Credentials is a Secret's data and where it came from.
@@ -87,22 +99,68 @@ func (r *Resolver) trusted(ctx context.Context, namespace string) (bool, error) 
 		// An empty selector would match everything; the flag's "empty" means nobody.
 		return false, nil
 	}
+	reader := r.Reader
+	if r.Versions != nil {
+		reader = r.Versions
+	}
 	ns := &corev1.Namespace{}
-	if err := r.Reader.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
+	if err := reader.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
 		return false, fmt.Errorf("get namespace %s: %w", namespace, err)
 	}
 	return r.TrustedNamespaces.Matches(labels.Set(ns.Labels)), nil
 }
 
 func (r *Resolver) read(ctx context.Context, name types.NamespacedName) (*Credentials, error) {
+	if c := r.unchanged(ctx, name); c != nil {
+		return c, nil
+	}
 	s := &corev1.Secret{}
 	if err := r.Reader.Get(ctx, name, s); err != nil {
 		if apierrors.IsNotFound(err) {
+			r.keep(name, nil)
 			return nil, conditions.Permanent(statsigv1alpha1.ReasonSecretNotFound, fmt.Sprintf("Secret %s not found", name))
 		}
 		return nil, fmt.Errorf("get Secret %s: %w", name, err)
 	}
-	return &Credentials{Secret: name, Version: s.ResourceVersion, data: s.Data}, nil
+	c := &Credentials{Secret: name, Version: s.ResourceVersion, data: s.Data}
+	if r.Versions != nil {
+		r.keep(name, c)
+	}
+	return c, nil
+}
+
+// unchanged returns the copy of the Secret when the cache shows it at the version last read. Any
+// doubt (no copy, a cache that cannot say, a different version) returns nil: read it again.
+func (r *Resolver) unchanged(ctx context.Context, name types.NamespacedName) *Credentials {
+	if r.Versions == nil {
+		return nil
+	}
+	r.mu.Lock()
+	c := r.copies[name]
+	r.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := r.Versions.Get(ctx, name, m); err != nil || m.ResourceVersion != c.Version {
+		return nil
+	}
+	return c
+}
+
+// keep stores the copy last read of a Secret; nil forgets it.
+func (r *Resolver) keep(name types.NamespacedName, c *Credentials) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c == nil {
+		delete(r.copies, name)
+		return
+	}
+	if r.copies == nil {
+		r.copies = map[types.NamespacedName]*Credentials{}
+	}
+	r.copies[name] = c
 }
 
 // LocalRef turns a namespaced resource's secretRef into a NamespacedName in its namespace.

@@ -1,0 +1,119 @@
+package credentials
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
+	"github.com/statsig-operator/statsig-operator/internal/conditions"
+)
+
+// countingReader counts the Secret reads that reach the API server.
+type countingReader struct {
+	client.Reader
+	secretGets atomic.Int32
+}
+
+func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if _, ok := obj.(*corev1.Secret); ok {
+		c.secretGets.Add(1)
+	}
+	return c.Reader.Get(ctx, key, obj, opts...)
+}
+
+func secret(data string) *corev1.Secret {
+	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "statsig"},
+		Data: map[string][]byte{statsigv1alpha1.SecretKeyServer: []byte(data)}}
+}
+
+var ref = &types.NamespacedName{Namespace: "shop", Name: "statsig"}
+
+func key(g Gomega, c *Credentials) string {
+	k, err := c.Key(statsigv1alpha1.SecretKeyServer)
+	g.Expect(err).NotTo(HaveOccurred())
+	return k
+}
+
+// With the cache's Secret metadata, an unchanged Secret is read from the API server once; a
+// change, a deletion and a recreation are each seen at the next resolve.
+func TestResolveReadsAgainOnlyWhenTheSecretChanged(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	store := fake.NewClientBuilder().WithObjects(secret("secret-one")).Build()
+	live := &countingReader{Reader: store}
+	r := &Resolver{Reader: live, Versions: store}
+
+	for range 5 {
+		c, err := r.Resolve(ctx, "shop", ref)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(key(g, c)).To(Equal("secret-one"))
+	}
+	g.Expect(live.secretGets.Load()).To(Equal(int32(1)))
+
+	s := &corev1.Secret{}
+	g.Expect(store.Get(ctx, *ref, s)).To(Succeed())
+	s.Data[statsigv1alpha1.SecretKeyServer] = []byte("secret-two")
+	g.Expect(store.Update(ctx, s)).To(Succeed())
+	c, err := r.Resolve(ctx, "shop", ref)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(key(g, c)).To(Equal("secret-two"))
+	g.Expect(c.Version).To(Equal(s.ResourceVersion), "a rotation changes the version the refresh tracker sees")
+	g.Expect(live.secretGets.Load()).To(Equal(int32(2)))
+
+	g.Expect(store.Delete(ctx, s)).To(Succeed())
+	_, err = r.Resolve(ctx, "shop", ref)
+	g.Expect(conditions.Classify(err).Reason).To(Equal(statsigv1alpha1.ReasonSecretNotFound))
+
+	g.Expect(store.Create(ctx, secret("secret-three"))).To(Succeed())
+	c, err = r.Resolve(ctx, "shop", ref)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(key(g, c)).To(Equal("secret-three"))
+}
+
+// Without a cache every resolve reads the Secret.
+func TestResolveWithoutVersionsReadsEveryTime(t *testing.T) {
+	g := NewWithT(t)
+	store := fake.NewClientBuilder().WithObjects(secret("secret-one")).Build()
+	live := &countingReader{Reader: store}
+	r := &Resolver{Reader: live}
+	for range 3 {
+		_, err := r.Resolve(context.Background(), "shop", ref)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	g.Expect(live.secretGets.Load()).To(Equal(int32(3)))
+}
+
+// The default Secret: always for cluster-scoped resources, for a namespace only while its labels
+// match the trusted selector, never when the operator has none.
+func TestResolveDefaultSecretNeedsTrust(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	def := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "statsig-system", Name: "default"},
+		Data: map[string][]byte{statsigv1alpha1.SecretKeyServer: []byte("secret-default")}}
+	trusted := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{"statsig": "trusted"}}}
+	other := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-b"}}
+	store := fake.NewClientBuilder().WithObjects(def, trusted, other).Build()
+	r := &Resolver{Reader: store, Versions: store, DefaultSecret: client.ObjectKeyFromObject(def),
+		TrustedNamespaces: labels.SelectorFromSet(labels.Set{"statsig": "trusted"})}
+
+	for _, ns := range []string{"", "team-a"} {
+		c, err := r.Resolve(ctx, ns, nil)
+		g.Expect(err).NotTo(HaveOccurred(), ns)
+		g.Expect(c.Secret).To(Equal(client.ObjectKeyFromObject(def)))
+	}
+	_, err := r.Resolve(ctx, "team-b", nil)
+	g.Expect(conditions.Classify(err).Reason).To(Equal(statsigv1alpha1.ReasonCredentialsNotAllowed))
+
+	none := &Resolver{Reader: store, Versions: store}
+	_, err = none.Resolve(ctx, "", nil)
+	g.Expect(conditions.Classify(err).Reason).To(Equal(statsigv1alpha1.ReasonCredentialsNotAllowed))
+}
