@@ -80,6 +80,7 @@ func (r *ClusterConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctr
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	freshness(clusterConfigSnapshotKind, ccs, &ccs.Status.CommonStatus, ccs.Spec.Suspend)
 	if ccs.Spec.Suspend {
 		logf.FromContext(ctx).V(1).Info("Suspended; not syncing")
 		return ctrl.Result{}, nil

@@ -20,6 +20,7 @@ import (
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/conditions"
+	"github.com/statsig-operator/statsig-operator/internal/metrics"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 )
 
@@ -97,6 +98,23 @@ func names(in []statsigv1alpha1.EntityName) []string {
 		out[i] = string(n)
 	}
 	return out
+}
+
+// freshness keeps statsig_operator_seconds_since_last_sync for a resource: counted from its last
+// successful sync, or from its creation while it has never synced, so that a resource failing from
+// the start shows up in the same alert. A suspended resource has no series: nothing is expected of
+// it.
+func freshness(kind string, obj client.Object, s *statsigv1alpha1.CommonStatus, suspended bool) {
+	o := metrics.Object{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
+	if suspended {
+		metrics.LastSuccess.Delete(o)
+		return
+	}
+	since := obj.GetCreationTimestamp().Time
+	if s.LastSyncTime != nil {
+		since = s.LastSyncTime.Time
+	}
+	metrics.LastSuccess.SetIfAbsent(o, since)
 }
 
 // forSecret maps a Secret event to the resources of one kind that read that Secret, found through

@@ -83,6 +83,7 @@ func (r *ConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	freshness(configSnapshotKind, cs, &cs.Status.CommonStatus, cs.Spec.Suspend)
 	if cs.Spec.Suspend {
 		logf.FromContext(ctx).V(1).Info("Suspended; not syncing")
 		return ctrl.Result{}, nil

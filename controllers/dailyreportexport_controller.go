@@ -141,6 +141,7 @@ func (r *DailyReportExportReconciler) Reconcile(ctx context.Context, req ctrl.Re
 			retErr = err
 		}
 	}()
+	freshness(dailyReportExportKind, dre, &dre.Status.CommonStatus, dre.Spec.Suspend)
 	if dre.Spec.Suspend {
 		logf.FromContext(ctx).V(1).Info("Suspended; not exporting")
 		return r.hold(dre), nil

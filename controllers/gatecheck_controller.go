@@ -73,6 +73,7 @@ func (r *GateCheckReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	freshness(gateCheckKind, gc, &gc.Status.CommonStatus, gc.Spec.Suspend)
 	if gc.Spec.Suspend {
 		logf.FromContext(ctx).V(1).Info("Suspended; not syncing")
 		return ctrl.Result{}, nil

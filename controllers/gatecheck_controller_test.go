@@ -195,6 +195,9 @@ func TestGateCheckSecretNotFoundThenCreated(t *testing.T) {
 	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("checkout-gates"), withRefresh(86400))
 	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonSecretNotFound))
 	g.Expect(h.fake.Count(statsig.EndpointCheckGate)).To(BeZero())
+	// Never synced, yet its output's age is exported (counted from creation), so the staleness
+	// alert sees a resource that fails from the start.
+	g.Expect(seriesIn(metrics.LastSuccess, h.ns)).To(Equal(1))
 	// Creating the Secret syncs within seconds, not at the next (day-long) refresh.
 	h.serverSecret("statsig")
 	g.Eventually(h.readyOf("checkout"), 10*time.Second, poll).Should(Equal("True"))
@@ -326,6 +329,8 @@ func TestGateCheckSuspendStopsCallsAndWrites(t *testing.T) {
 	// Several (scaled) refresh periods pass without a call or a write.
 	g.Consistently(func() int { return h.fake.Count(statsig.EndpointCheckGate) }, 2*time.Second, 100*time.Millisecond).Should(Equal(calls))
 	g.Expect(h.configMap("checkout-gates")()).To(HaveField("ResourceVersion", cm.ResourceVersion))
+	// Nothing is expected of a suspended resource: it leaves the staleness metric.
+	g.Expect(seriesIn(metrics.LastSuccess, h.ns)).To(BeZero())
 }
 
 func TestGateCheckSteadyStateWritesNothing(t *testing.T) {

@@ -80,6 +80,15 @@ func (s *SinceCollector) Set(o Object, t time.Time) {
 	s.times[o] = t
 }
 
+// SetIfAbsent records t for o unless a time is recorded for o already.
+func (s *SinceCollector) SetIfAbsent(o Object, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.times[o]; !ok {
+		s.times[o] = t
+	}
+}
+
 // Delete forgets o.
 func (s *SinceCollector) Delete(o Object) {
 	s.mu.Lock()
