@@ -201,16 +201,22 @@ func TestBinaryRejectsBadFlags(t *testing.T) {
 	g.Expect(string(out)).To(ContainSubstring("--statsig-qps"))
 }
 
-func readSample(t *testing.T, name string) *unstructured.Unstructured {
+// repoDocs returns the YAML documents of a file in the repository, path relative to its root.
+func repoDocs(t *testing.T, path ...string) []string {
+	t.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(root, "config", "samples", name))
+	data, err := os.ReadFile(filepath.Join(append([]string{root}, path...)...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, doc := range strings.Split(string(data), "\n---") {
+	return strings.Split(string(data), "\n---")
+}
+
+func readSample(t *testing.T, name string) *unstructured.Unstructured {
+	for _, doc := range repoDocs(t, "config", "samples", name) {
 		u := &unstructured.Unstructured{}
 		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
 			t.Fatal(err)

@@ -322,15 +322,7 @@ func restrictedKubeconfig(t *testing.T, user, leaderNS string) string {
 // readRBAC decodes the object of kind from config/rbac/name into obj.
 func readRBAC(t *testing.T, name, kind string, obj any) {
 	t.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(root, "config", "rbac", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, doc := range strings.Split(string(data), "\n---") {
+	for _, doc := range repoDocs(t, "config", "rbac", name) {
 		var head metav1.TypeMeta
 		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
 			t.Fatalf("%s: %v", name, err)
