@@ -4,9 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +27,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
+	"github.com/statsig-operator/statsig-operator/internal/testenv"
 )
 
 var updateGolden = flag.Bool("update-golden", false, "rewrite the golden files under testdata/")
@@ -240,35 +238,6 @@ func callSet(f *statsigtest.Server) map[string]int {
 	return out
 }
 
-// dumpData writes ConfigMap data as "== key" lines each followed by its value, in key order.
-func dumpData(data map[string]string) string {
-	var b strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(data)) {
-		b.WriteString("== " + k + "\n" + data[k] + "\n")
-	}
-	return b.String()
-}
-
-func expectGolden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *updateGolden {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update-golden creates it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file (go test -update-golden rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
-
 // setGoldenState puts the fake in a fixed state whose names need mapping: a space, a leading
 // digit, dots and dashes, and a field name with a dash.
 func setGoldenState(f *statsigtest.Server) {
@@ -300,7 +269,7 @@ func TestConfigSnapshotFormatsGolden(t *testing.T) {
 		g.Eventually(h.csReady(cs.Name), wait, poll).Should(Equal("True"))
 		cm, err := h.configMap(cs.Name + "-statsig")()
 		g.Expect(err).NotTo(HaveOccurred())
-		expectGolden(t, "configsnapshot-"+strings.ToLower(string(cs.Spec.Target.Format)), dumpData(cm.Data))
+		testenv.ExpectGolden(t, "configsnapshot-"+strings.ToLower(string(cs.Spec.Target.Format)), testenv.DumpData(cm.Data), *updateGolden, "update-golden")
 
 		got := h.getCS(cs.Name)
 		g.Expect(got.Status.Entities).To(BeEquivalentTo(8))

@@ -3,11 +3,6 @@ package snapshot
 import (
 	"encoding/json"
 	"flag"
-	"maps"
-	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -16,6 +11,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/conditions"
 	"github.com/statsig-operator/statsig-operator/internal/configmap"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
+	"github.com/statsig-operator/statsig-operator/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -99,13 +95,13 @@ func TestRenderGolden(t *testing.T) {
 				g.Expect(f.Reason).To(Equal(statsigv1alpha1.ReasonKeyCollision), err.Error())
 				got = "error " + f.Reason + ": " + f.Message + "\n"
 			} else {
-				got = dump(data)
+				got = testenv.DumpData(data)
 				// Whatever the format, every key is one the API server accepts.
 				for k := range data {
 					g.Expect(k).To(MatchRegexp(`^[-._a-zA-Z0-9]+$`))
 				}
 			}
-			golden(t, c.name, got)
+			testenv.ExpectGolden(t, c.name, got, *update, "update")
 		})
 	}
 }
@@ -147,34 +143,4 @@ func TestCanonicalKeepsNumbersAndText(t *testing.T) {
 	v, err := decode(json.RawMessage(` {"b": 1.50e3, "a": 9007199254740993, "c": "<&>"} `))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(Canonical(v)).To(Equal(`{"a":9007199254740993,"b":1.50e3,"c":"<&>"}`))
-}
-
-// dump writes data as "== key" lines each followed by the value, in key order: readable in review,
-// and exact (values are written byte for byte).
-func dump(data map[string]string) string {
-	var b strings.Builder
-	for _, k := range slices.Sorted(maps.Keys(data)) {
-		b.WriteString("== " + k + "\n" + data[k] + "\n")
-	}
-	return b.String()
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if got != string(want) {
-		t.Errorf("%s differs from the golden file (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
 }
