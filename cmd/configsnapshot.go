@@ -17,33 +17,25 @@ func init() {
 		// Workloads are patched directly and checked through the API reader, so that the operator
 		// does not cache every Deployment, StatefulSet and DaemonSet of the cluster.
 		roller := &rollout.Roller{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: s.Clock}
-		if err := (&controllers.ConfigSnapshotReconciler{
-			Client:                  mgr.GetClient(),
-			Credentials:             s.Credentials,
-			Statsig:                 controllers.SnapshotClientFor(s.Clients),
-			ConfigMaps:              s.ConfigMaps,
-			Outputs:                 &configmap.Outputs{},
-			Rollouts:                roller,
-			Tracker:                 refresh.NewTracker(s.Clock),
-			Events:                  mgr.GetEventRecorder("statsig-operator"),
-			Clock:                   s.Clock,
-			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
-		}).SetupWithManager(mgr, s.DefaultSecret); err != nil {
+		deps := func() controllers.SnapshotDeps {
+			return controllers.SnapshotDeps{
+				Client:                  mgr.GetClient(),
+				Credentials:             s.Credentials,
+				Statsig:                 controllers.SnapshotClientFor(s.Clients),
+				ConfigMaps:              s.ConfigMaps,
+				Outputs:                 &configmap.Outputs{},
+				Rollouts:                roller,
+				Tracker:                 refresh.NewTracker(s.Clock),
+				Events:                  mgr.GetEventRecorder("statsig-operator"),
+				Clock:                   s.Clock,
+				MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+			}
+		}
+		if err := (&controllers.ConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, s.DefaultSecret); err != nil {
 			return fmt.Errorf("set up ConfigSnapshot controller: %w", err)
 		}
-		if err := (&controllers.ClusterConfigSnapshotReconciler{
-			Client:                  mgr.GetClient(),
-			Credentials:             s.Credentials,
-			Statsig:                 controllers.SnapshotClientFor(s.Clients),
-			ConfigMaps:              s.ConfigMaps,
-			Outputs:                 &configmap.Outputs{},
-			Rollouts:                roller,
-			Tracker:                 refresh.NewTracker(s.Clock),
-			Events:                  mgr.GetEventRecorder("statsig-operator"),
-			Clock:                   s.Clock,
-			WatchNamespaces:         opts.WatchNamespaceList(),
-			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
-		}).SetupWithManager(mgr, s.DefaultSecret); err != nil {
+		if err := (&controllers.ClusterConfigSnapshotReconciler{SnapshotDeps: deps(), WatchNamespaces: opts.WatchNamespaceList()}).
+			SetupWithManager(mgr, s.DefaultSecret); err != nil {
 			return fmt.Errorf("set up ClusterConfigSnapshot controller: %w", err)
 		}
 		return nil

@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,9 +28,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/configmap"
 	"github.com/statsig-operator/statsig-operator/internal/credentials"
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
-	"github.com/statsig-operator/statsig-operator/internal/refresh"
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
-	"github.com/statsig-operator/statsig-operator/internal/snapshot"
 )
 
 const clusterConfigSnapshotKind = "ClusterConfigSnapshot"
@@ -39,26 +36,10 @@ const clusterConfigSnapshotKind = "ClusterConfigSnapshot"
 // ClusterConfigSnapshotReconciler evaluates a ClusterConfigSnapshot once per refresh and writes the
 // result into every namespace its selector picks.
 type ClusterConfigSnapshotReconciler struct {
-	client.Client
-	Credentials *credentials.Resolver
-	// Statsig returns the client for a key: the server secret key evaluates, the console key lists.
-	Statsig    func(key string) snapshotClient
-	Fetcher    snapshot.Fetcher
-	ConfigMaps *configmap.Writer
-	// Outputs holds the last written data, so that a namespace that starts matching gets it without
-	// a Statsig call.
-	Outputs  *configmap.Outputs
-	Rollouts *rollout.Roller
-	Tracker  *refresh.Tracker
-	Events   eventRecorder
-	Clock    clock.PassiveClock
+	SnapshotDeps
 	// WatchNamespaces limits the namespaces written to those the operator watches (--watch-namespaces);
 	// empty means all.
 	WatchNamespaces []string
-	// MaxConcurrentReconciles bounds parallel syncs.
-	MaxConcurrentReconciles int
-	// Interval turns spec.refreshIntervalSeconds into a period; nil means seconds. Tests shrink it.
-	Interval func(seconds int32) time.Duration
 }
 
 // +kubebuilder:rbac:groups=statsig-operator.io,resources=clusterconfigsnapshots,verbs=get;list;watch

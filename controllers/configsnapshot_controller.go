@@ -43,16 +43,17 @@ func SnapshotClientFor(c *statsig.Clients) func(key string) snapshotClient {
 	return func(key string) snapshotClient { return c.ForKey(key) }
 }
 
-// ConfigSnapshotReconciler writes a ConfigSnapshot's values into its ConfigMap and rolls its
-// rollout targets when the content changes.
-type ConfigSnapshotReconciler struct {
+// SnapshotDeps is what the two snapshot reconcilers are made of. Each reconciler needs its own
+// Outputs and Tracker.
+type SnapshotDeps struct {
 	client.Client
 	Credentials *credentials.Resolver
 	// Statsig returns the client for a key: the server secret key evaluates, the console key lists.
 	Statsig    func(key string) snapshotClient
 	Fetcher    snapshot.Fetcher
 	ConfigMaps *configmap.Writer
-	// Outputs holds the last written data, for repairs that need no Statsig call.
+	// Outputs holds the last written data: for repairs, and for namespaces that start matching a
+	// ClusterConfigSnapshot, without a Statsig call.
 	Outputs  *configmap.Outputs
 	Rollouts *rollout.Roller
 	Tracker  *refresh.Tracker
@@ -62,6 +63,12 @@ type ConfigSnapshotReconciler struct {
 	MaxConcurrentReconciles int
 	// Interval turns spec.refreshIntervalSeconds into a period; nil means seconds. Tests shrink it.
 	Interval func(seconds int32) time.Duration
+}
+
+// ConfigSnapshotReconciler writes a ConfigSnapshot's values into its ConfigMap and rolls its
+// rollout targets when the content changes.
+type ConfigSnapshotReconciler struct {
+	SnapshotDeps
 }
 
 // +kubebuilder:rbac:groups=statsig-operator.io,resources=configsnapshots,verbs=get;list;watch

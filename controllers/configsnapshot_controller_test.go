@@ -46,34 +46,25 @@ func init() {
 		clk := clocktesting.NewFakeClock(time.Now())
 		rolloutClocks.Store(h, clk)
 		roller := &rollout.Roller{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: clk}
-		if err := (&ConfigSnapshotReconciler{
-			Client:                  mgr.GetClient(),
-			Credentials:             h.deps.Credentials,
-			Statsig:                 SnapshotClientFor(h.deps.Clients),
-			ConfigMaps:              h.deps.ConfigMaps,
-			Outputs:                 &configmap.Outputs{},
-			Rollouts:                roller,
-			Tracker:                 fastTracker(),
-			Events:                  h.deps.Events,
-			Clock:                   clock.RealClock{},
-			Interval:                h.deps.Interval,
-			MaxConcurrentReconciles: 4,
-		}).SetupWithManager(mgr, h.defaultSecret); err != nil {
+		deps := func() SnapshotDeps {
+			return SnapshotDeps{
+				Client:                  mgr.GetClient(),
+				Credentials:             h.deps.Credentials,
+				Statsig:                 SnapshotClientFor(h.deps.Clients),
+				ConfigMaps:              h.deps.ConfigMaps,
+				Outputs:                 &configmap.Outputs{},
+				Rollouts:                roller,
+				Tracker:                 fastTracker(),
+				Events:                  h.deps.Events,
+				Clock:                   clock.RealClock{},
+				Interval:                h.deps.Interval,
+				MaxConcurrentReconciles: 4,
+			}
+		}
+		if err := (&ConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, h.defaultSecret); err != nil {
 			return err
 		}
-		return (&ClusterConfigSnapshotReconciler{
-			Client:                  mgr.GetClient(),
-			Credentials:             h.deps.Credentials,
-			Statsig:                 SnapshotClientFor(h.deps.Clients),
-			ConfigMaps:              h.deps.ConfigMaps,
-			Outputs:                 &configmap.Outputs{},
-			Rollouts:                roller,
-			Tracker:                 fastTracker(),
-			Events:                  h.deps.Events,
-			Clock:                   clock.RealClock{},
-			Interval:                h.deps.Interval,
-			MaxConcurrentReconciles: 4,
-		}).SetupWithManager(mgr, h.defaultSecret)
+		return (&ClusterConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, h.defaultSecret)
 	})
 }
 
