@@ -884,9 +884,8 @@ func (r *DailyReportExportReconciler) loadConfigMap(ctx context.Context, dre *st
 	case err != nil:
 		return nil, fmt.Errorf("get ConfigMap %s/%s: %w", dre.Namespace, name, err)
 	}
-	if cm.Labels[statsigv1alpha1.LabelOwnerUID] != string(dre.UID) {
-		return nil, conditions.Permanent(statsigv1alpha1.ReasonTargetConflict,
-			fmt.Sprintf("ConfigMap %s/%s exists and was not created by this %s; it is left untouched", dre.Namespace, name, dailyReportExportKind))
+	if err := configmap.CheckOwner(cm, dre, dailyReportExportKind); err != nil {
+		return nil, err
 	}
 	for k, v := range cm.BinaryData {
 		out.files[k] = v
@@ -902,8 +901,7 @@ func (p *pass) exportToConfigMap(ctx context.Context, date string) (dateResult, 
 		if err != nil {
 			return dateResult{}, fmt.Errorf("read back %s from ConfigMap %s: %w", key, p.cm.name, err)
 		}
-		m := export.Manifest{Date: date, ReportType: p.dre.Spec.ReportType, Object: key, Bytes: st.Bytes, SHA256: st.SHA256,
-			CSVBytes: st.CSVBytes, Rows: st.Rows, Compression: p.sp.compression, ExportedAt: p.r.Clock.Now().UTC().Truncate(time.Second)}
+		m := p.configMapManifest(date, key, st)
 		return dateResult{manifest: &m}, nil
 	}
 	res, url, err := p.reportURL(ctx, date)
@@ -939,10 +937,16 @@ func (p *pass) exportToConfigMap(ctx context.Context, date string) (dateResult, 
 		}
 		return dateResult{}, err
 	}
-	m := export.Manifest{Date: date, ReportType: p.dre.Spec.ReportType, Object: key, Bytes: st.Bytes, SHA256: st.SHA256,
-		CSVBytes: st.CSVBytes, Rows: st.Rows, Compression: p.sp.compression, ExportedAt: p.r.Clock.Now().UTC().Truncate(time.Second)}
+	m := p.configMapManifest(date, key, st)
 	res.manifest, res.fresh, res.took = &m, true, time.Since(start)
 	return res, nil
+}
+
+// configMapManifest describes a date stored under key in the destination ConfigMap, as a bucket's
+// manifest would (a ConfigMap holds no manifest of its own).
+func (p *pass) configMapManifest(date, key string, st export.Stats) export.Manifest {
+	return export.Manifest{Date: date, ReportType: p.dre.Spec.ReportType, Object: key, Bytes: st.Bytes, SHA256: st.SHA256,
+		CSVBytes: st.CSVBytes, Rows: st.Rows, Compression: p.sp.compression, ExportedAt: p.r.Clock.Now().UTC().Truncate(time.Second)}
 }
 
 // write stores files as the ConfigMap's whole binaryData.

@@ -458,6 +458,26 @@ func TestDailyReportExportToConfigMap(t *testing.T) {
 }
 
 // TestDailyReportExportToConfigMapGzip: with Gzip (the default) the ConfigMap holds the .csv.gz.
+// A ConfigMap destination that exists and is not the resource's own is TargetConflict before
+// anything is downloaded, and is left as it was.
+func TestDailyReportExportToSomeoneElsesConfigMap(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.serverSecret("statsig")
+	h.fake.SetReport(reportType, "2026-11-09", statsigtest.GeneratedReport("2026-11-09", 20, false))
+	theirs := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "reports"}, Data: map[string]string{"keep": "me"}}
+	g.Expect(k8s.Create(context.Background(), theirs)).To(Succeed())
+	h.reportExport("theirs", toConfigMap("reports"))
+
+	g.Eventually(h.exportReady("theirs"), wait, poll).Should(Equal(statsigv1alpha1.ReasonTargetConflict))
+	g.Expect(conditionOf(h.getExport("theirs"), statsigv1alpha1.ConditionReady).Message).To(ContainSubstring("was not created by this DailyReportExport"))
+	g.Expect(h.downloads("2026-11-09")).To(BeZero())
+	got, err := h.configMap("reports")()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(got.ResourceVersion).To(Equal(theirs.ResourceVersion))
+	g.Expect(got.Data).To(Equal(map[string]string{"keep": "me"}))
+}
+
 func TestDailyReportExportToConfigMapGzip(t *testing.T) {
 	g := NewWithT(t)
 	h := newHarness(t)

@@ -135,8 +135,8 @@ func (w *Writer) apply(ctx context.Context, reader client.Reader, owner client.O
 	case err != nil:
 		return fmt.Errorf("get ConfigMap %s/%s: %w", d.Namespace, d.Name, err)
 	}
-	if cm.Labels[statsigv1alpha1.LabelOwnerUID] != string(owner.GetUID()) {
-		return conflict(d, kind)
+	if err := CheckOwner(cm, owner, kind); err != nil {
+		return err
 	}
 	if cm.Annotations[statsigv1alpha1.AnnotationContentHash] == res.Hash &&
 		maps.Equal(cm.Data, d.Data) && maps.EqualFunc(cm.BinaryData, d.BinaryData, func(a, b []byte) bool { return string(a) == string(b) }) &&
@@ -207,6 +207,14 @@ func ownerAnnotation(owner client.Object, kind string) string {
 		return kind + "/" + owner.GetName()
 	}
 	return kind + "/" + owner.GetNamespace() + "/" + owner.GetName()
+}
+
+// CheckOwner returns a TargetConflict failure unless owner (of the given kind) wrote cm.
+func CheckOwner(cm *corev1.ConfigMap, owner client.Object, kind string) error {
+	if cm.Labels[statsigv1alpha1.LabelOwnerUID] == string(owner.GetUID()) {
+		return nil
+	}
+	return conflict(Desired{Namespace: cm.Namespace, Name: cm.Name}, kind)
 }
 
 func conflict(d Desired, kind string) error {
