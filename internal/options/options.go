@@ -17,6 +17,7 @@ import (
 type Options struct {
 	MetricsAddr          string
 	ProbeAddr            string
+	WebhookAddr          string
 	LeaderElect          bool
 	LeaderElectNamespace string
 
@@ -49,6 +50,7 @@ const (
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; \"0\" disables it.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	fs.StringVar(&o.WebhookAddr, "webhook-bind-address", ":9292", "Address the WebhookReceiver listener binds to; \"0\" disables it.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
 	fs.StringVar(&o.LeaderElectNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's namespace).")
 
