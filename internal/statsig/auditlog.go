@@ -91,6 +91,8 @@ func decodeAuditLogPage(resp []byte) (AuditLogPage, error) {
 		if err := json.Unmarshal(body, &items); err != nil {
 			return p, fmt.Errorf("decode audit log: %w", err)
 		}
+		// Without pagination metadata, only an empty page says that the log ended.
+		p.More = len(items) > 0
 	case isJSONObject(body):
 		var w struct {
 			Data       json.RawMessage `json:"data"`
