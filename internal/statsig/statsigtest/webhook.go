@@ -33,6 +33,13 @@ const (
 	AuditBareArrayMillis
 )
 
+func (a AuditShape) String() string {
+	if a == AuditBareArrayMillis {
+		return "bare-array-millis"
+	}
+	return "documented"
+}
+
 // AddAuditEntry records a change in the audit log; it becomes the newest entry.
 func (s *Server) AddAuditEntry(e AuditEntry) {
 	s.mu.Lock()
