@@ -122,10 +122,14 @@ func TestWebhookSyncsAffectedResourcesAtOnce(t *testing.T) {
 	h.projectSecret("statsig", signingSecret)
 	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("checkout-gates"))
 	h.gateCheck("theme", []string{"dark_mode"}, withTarget("theme-gates"))
-	h.configSnapshot("checkout", snapGates("new_checkout"))
+	h.deployment("checkout-api")
+	h.configSnapshot("checkout", snapGates("new_checkout"), snapRollout("Deployment", "checkout-api"))
 	h.webhookReceiver("statsig-prod", "statsig")
 	url := h.receiverURL(g, "statsig-prod")
 	g.Expect(url).To(MatchRegexp(`/hook/[0-9a-f]{64}$`))
+	rolledTo := func() string {
+		return h.getDeployment("checkout-api").Spec.Template.Annotations[statsigv1alpha1.AnnotationSnapshotHash]
+	}
 	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
 	g.Eventually(h.readyOf("theme"), wait, poll).Should(Equal("True"))
 	g.Eventually(h.csReady("checkout"), wait, poll).Should(Equal("True"))
@@ -157,7 +161,13 @@ func TestWebhookSyncsAffectedResourcesAtOnce(t *testing.T) {
 		return cm.Data["gate.new_checkout"]
 	}, wait, 5*time.Millisecond).Should(Equal("true"))
 	toSnapshot := time.Since(start)
-	t.Logf("request -> GateCheck ConfigMap %.3fs, request -> ConfigSnapshot ConfigMap %.3fs", toGateCheck.Seconds(), toSnapshot.Seconds())
+	// The snapshot's rollout target rolls to the new content.
+	cm, err := h.configMap("checkout-statsig")()
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Eventually(rolledTo, wait, 5*time.Millisecond).Should(Equal(cm.Annotations[statsigv1alpha1.AnnotationContentHash]))
+	toRollout := time.Since(start)
+	t.Logf("request -> GateCheck ConfigMap %.3fs, -> ConfigSnapshot ConfigMap %.3fs, -> Deployment template rolled %.3fs",
+		toGateCheck.Seconds(), toSnapshot.Seconds(), toRollout.Seconds())
 
 	g.Eventually(func() int64 { return h.getWHR("statsig-prod").Status.AcceptedRequests }, wait, poll).Should(BeEquivalentTo(5))
 	g.Expect(h.getWHR("statsig-prod").Status.LastEventTime).NotTo(BeNil())
