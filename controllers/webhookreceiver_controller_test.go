@@ -84,7 +84,9 @@ func (h *harness) getWHR(name string) *statsigv1alpha1.WebhookReceiver {
 
 // receiverURL waits for the receiver to be Ready and returns the URL to send its webhooks to.
 func (h *harness) receiverURL(g Gomega, name string) string {
-	g.Eventually(func() string { return conditionReason(h.getWHR(name).Status.Conditions, statsigv1alpha1.ConditionReady) }, wait, poll).Should(Equal("True"))
+	g.Eventually(func() string {
+		return conditionReason(h.getWHR(name).Status.Conditions, statsigv1alpha1.ConditionReady)
+	}, wait, poll).Should(Equal("True"))
 	root, _ := listeners.Load(h)
 	return root.(string) + h.getWHR(name).Status.WebhookPath
 }
@@ -282,7 +284,9 @@ func TestWebhookReceiverWithoutSigningSecret(t *testing.T) {
 	h := newHarness(t)
 	h.serverSecret("statsig")
 	h.webhookReceiver("statsig-prod", "statsig")
-	g.Eventually(func() string { return conditionReason(h.getWHR("statsig-prod").Status.Conditions, statsigv1alpha1.ConditionReady) }, wait, poll).
+	g.Eventually(func() string {
+		return conditionReason(h.getWHR("statsig-prod").Status.Conditions, statsigv1alpha1.ConditionReady)
+	}, wait, poll).
 		Should(Equal(statsigv1alpha1.ReasonSecretNotFound))
 	wr := h.getWHR("statsig-prod")
 	g.Expect(conditionReason(wr.Status.Conditions, conditionStalled)).To(Equal("True"))

@@ -143,15 +143,21 @@ func TestRejections(t *testing.T) {
 		{"malformed", func(*fixture) statsigtest.Webhook {
 			return statsigtest.Webhook{Secret: "webhook-s", Body: []byte(`{"data":"nope"}`)}
 		}, http.StatusBadRequest},
-		{"not json", func(*fixture) statsigtest.Webhook { return statsigtest.Webhook{Secret: "webhook-s", Body: []byte(`hello`)} }, http.StatusBadRequest},
+		{"not json", func(*fixture) statsigtest.Webhook {
+			return statsigtest.Webhook{Secret: "webhook-s", Body: []byte(`hello`)}
+		}, http.StatusBadRequest},
 		{"change without metadata", func(*fixture) statsigtest.Webhook {
 			return statsigtest.Webhook{Secret: "webhook-s", Body: []byte(`{"data":[{"eventName":"statsig::config_change"}]}`)}
 		}, http.StatusBadRequest},
 		{"oversized", func(*fixture) statsigtest.Webhook {
 			return statsigtest.Webhook{Secret: "webhook-s", Body: append(append([]byte(`{"data":[],"pad":"`), bytes.Repeat([]byte("x"), MaxBodyBytes)...), '"', '}')}
 		}, http.StatusRequestEntityTooLarge},
-		{"wrong method", func(*fixture) statsigtest.Webhook { return statsigtest.Webhook{Secret: "webhook-s", Body: change, Method: http.MethodGet} }, http.StatusMethodNotAllowed},
-		{"put", func(*fixture) statsigtest.Webhook { return statsigtest.Webhook{Secret: "webhook-s", Body: change, Method: http.MethodPut} }, http.StatusMethodNotAllowed},
+		{"wrong method", func(*fixture) statsigtest.Webhook {
+			return statsigtest.Webhook{Secret: "webhook-s", Body: change, Method: http.MethodGet}
+		}, http.StatusMethodNotAllowed},
+		{"put", func(*fixture) statsigtest.Webhook {
+			return statsigtest.Webhook{Secret: "webhook-s", Body: change, Method: http.MethodPut}
+		}, http.StatusMethodNotAllowed},
 		{"unknown path", func(f *fixture) statsigtest.Webhook {
 			return statsigtest.Webhook{URL: strings.TrimSuffix(f.url, f.path) + "/hook/" + strings.Repeat("0", 64), Secret: "webhook-s", Body: change}
 		}, http.StatusNotFound},
