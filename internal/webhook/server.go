@@ -2,12 +2,12 @@ package webhook
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -196,9 +196,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The handshake is unsigned: it only echoes what the caller sent, on a receiver's path.
 	if code := verificationCode(body); code != "" {
 		metrics.WebhookRequests.WithLabelValues(resultVerification).Inc()
+		out, _ := json.Marshal(map[string]string{"verification_code": code})
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
-		_, _ = fmt.Fprintf(w, `{"verification_code":%s}`, strconv.Quote(code))
+		_, _ = w.Write(out)
 		return
 	}
 	ts, sig := r.Header.Get(HeaderTimestamp), r.Header.Get(HeaderSignature)
