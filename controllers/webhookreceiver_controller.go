@@ -30,8 +30,6 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/webhook"
 )
 
-const webhookReceiverKind = "WebhookReceiver"
-
 // kstatus condition types, kept by every kind next to Ready.
 const (
 	conditionReconciling = "Reconciling"

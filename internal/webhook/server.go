@@ -27,7 +27,7 @@ const MaxBodyBytes = 1 << 20
 // few per second with a burst is far above real traffic while keeping a flood cheap.
 const (
 	DefaultRate  rate.Limit = 5
-	DefaultBurst            = 20
+	DefaultBurst int        = 20
 )
 
 // Sink receives the events of each verified request.
