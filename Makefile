@@ -95,6 +95,10 @@ build: ## Build the manager binary into bin/.
 run: manifests envtest build ## Run the operator: against the current kubeconfig cluster, or a local control plane it starts.
 	ENVTEST_ASSETS="$$($(ENVTEST_SCRIPT))" OPERATOR_BINARY="$(LOCALBIN)/statsig-operator" hack/run.sh $(ARGS)
 
+.PHONY: demo
+demo: envtest build ## A demo without a Statsig account: a fake Statsig, a local control plane, the operator and the samples.
+	ENVTEST_ASSETS="$$($(ENVTEST_SCRIPT))" go run ./hack/demo $(DEMO_ARGS) "$(LOCALBIN)/statsig-operator"
+
 ##@ Dependencies
 
 ENVTEST_SCRIPT = hack/envtest-binaries.sh $(ENVTEST_K8S_VERSION) $(ENVTEST_ETCD_VERSION)
