@@ -105,6 +105,9 @@ func run(binary string, exitWhenReady bool) error {
 	say("Local control plane running (kube-apiserver and etcd; no pods run in it)")
 
 	exports := filepath.Join(dir, "exports")
+	if err := os.MkdirAll(exports, 0o755); err != nil {
+		return err
+	}
 	if err := applyDemo(ctx, k8s, fk, exports); err != nil {
 		return fmt.Errorf("apply the samples: %w", err)
 	}
@@ -281,7 +284,7 @@ In another shell:
   kubectl -n shop get configmap checkout-statsig -o yaml         # ConfigSnapshot: files for a pod
   kubectl -n shop get configmap platform-flags -o yaml           # ClusterConfigSnapshot: env vars
   kubectl -n shop get deployment checkout-api -o jsonpath='{.spec.template.metadata.annotations}'
-  ls -R %[3]s                                                    # DailyReportExport: report CSVs
+  ls -R %[3]s   # DailyReportExport: report CSVs
 
   # Flip a gate in the fake Statsig, then ask for a sync now instead of at the next refresh:
   curl -X POST '%[2]s/gates/new_checkout?value=false'
