@@ -66,7 +66,7 @@ func run(opts *options.Options) error {
 		// A stopping leader gives the lease up at once, so that a rollout of the operator does not
 		// wait out the lease; safe because the process exits right after the manager stops.
 		LeaderElectionReleaseOnCancel: true,
-		Cache:                   cacheOptions(opts),
+		Cache:                         cacheOptions(opts),
 		Client: client.Options{Cache: &client.CacheOptions{
 			// Secrets are read straight from the API server and never cached whole.
 			DisableFor: []client.Object{&corev1.Secret{}},
