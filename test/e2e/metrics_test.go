@@ -42,10 +42,13 @@ func TestBinaryServesMetricsOnlyToAuthorizedCallers(t *testing.T) {
 	})
 
 	url := "https://" + op.metrics + "/metrics"
+	// The metrics server starts with the manager, after the probes: wait for it. A caller without a
+	// token is refused.
+	g.Eventually(func() (scrapeResult, error) { return scrape(url, "") }, 30*time.Second, 200*time.Millisecond).
+		Should(HaveField("Code", http.StatusUnauthorized))
 	// Plain HTTP is not served.
 	_, err := fetch("http://" + op.metrics + "/metrics")
-	g.Expect(err).To(HaveOccurred())
-	g.Expect(scrape(url, "")).To(HaveField("Code", http.StatusUnauthorized))
+	g.Expect(err).To(MatchError(ContainSubstring("400 Bad Request")))
 	g.Expect(scrape(url, token(t, ns, "stranger"))).To(HaveField("Code", http.StatusForbidden))
 	allowed := token(t, ns, "prometheus")
 	g.Eventually(func() (scrapeResult, error) { return scrape(url, allowed) }, 30*time.Second, 200*time.Millisecond).
