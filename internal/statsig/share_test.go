@@ -38,7 +38,9 @@ func TestIdenticalConcurrentReadsShareOneCall(t *testing.T) {
 	errs := make([]error, 2*len(reads))
 	for i, r := range reads {
 		wg.Go(func() { configs[i], errs[2*i] = client.GetConfig(context.Background(), r.user, "pricing", r.opts) })
-		wg.Go(func() { layers[i], errs[2*i+1] = client.GetLayer(context.Background(), r.user, "checkout_layer", r.opts) })
+		wg.Go(func() {
+			layers[i], errs[2*i+1] = client.GetLayer(context.Background(), r.user, "checkout_layer", r.opts)
+		})
 	}
 	g.Eventually(client.WaitingReaders).Should(Equal(2 * len(reads)))
 	resumeConfigs()
