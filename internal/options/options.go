@@ -36,6 +36,7 @@ type Options struct {
 	AllowAmbientObjectStoreCredentials bool
 
 	MaxConcurrentReconciles int
+	MaxConcurrentSyncs      int
 }
 
 // Defaults for flags whose defaults are part of the contract.
@@ -67,7 +68,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.AllowFileDestinations, "allow-file-destinations", false, "Permit file:// export destinations (local runs and tests).")
 	fs.BoolVar(&o.AllowAmbientObjectStoreCredentials, "allow-ambient-object-store-credentials", false, "Permit exports without a credentials Secret, using the operator's own identity.")
 
-	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "Reconciles run at once per kind. Syncs mostly wait on Statsig, and concurrent gate checks for one user are merged into one call.")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "Reconciles run at once per kind, for kinds that do heavy work (DailyReportExport).")
+	fs.IntVar(&o.MaxConcurrentSyncs, "max-concurrent-syncs", 256, "Reconciles run at once per kind for GateCheck, ConfigSnapshot and ClusterConfigSnapshot. "+
+		"Their syncs mostly wait for a batched Statsig call: the more wait together, the fewer and fuller the calls (a waiting sync costs a few KiB).")
 }
 
 // Validate checks every flag and returns all problems at once.
@@ -106,6 +109,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxConcurrentReconciles < 1 {
 		errs = append(errs, fmt.Errorf("--max-concurrent-reconciles: must be at least 1, got %d", o.MaxConcurrentReconciles))
+	}
+	if o.MaxConcurrentSyncs < 1 {
+		errs = append(errs, fmt.Errorf("--max-concurrent-syncs: must be at least 1, got %d", o.MaxConcurrentSyncs))
 	}
 	return errors.Join(errs...)
 }

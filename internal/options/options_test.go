@@ -65,6 +65,7 @@ func TestInvalidFlags(t *testing.T) {
 		{[]string{"--statsig-burst=0"}, "--statsig-burst"},
 		{[]string{"--statsig-max-response-bytes=10"}, "--statsig-max-response-bytes"},
 		{[]string{"--max-concurrent-reconciles=0"}, "--max-concurrent-reconciles"},
+		{[]string{"--max-concurrent-syncs=0"}, "--max-concurrent-syncs"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.want, func(t *testing.T) {
