@@ -20,7 +20,8 @@ const maxFillWait = time.Second
 // calls of at most maxGatesPerCall names.
 //
 // A batch takes names from its first caller until it is sealed, which happens when it is full or,
-// for a partly filled one, when all of these hold: BatchWindow has passed since it opened, no earlier
+// for a partly filled one, when all of these hold: BatchWindow has passed since a caller last added
+// a name to it (at most maxFillWait since it opened), no earlier
 // call of its group is still in flight (for at most maxFillWait), and it holds a token of the key's
 // rate limiter. Under load the waits grow, and so batches fill up rather than multiply: checks that
 // arrive while a call is in flight or while the key waits for its rate limit ride in the next call
@@ -53,6 +54,8 @@ type gateBatch struct {
 	opts  ReadOptions
 	names []string
 	has   map[string]bool
+	// lastJoin is when a caller last added a name.
+	lastJoin time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -158,6 +161,7 @@ names:
 		if !b.has[n] {
 			b.has[n] = true
 			b.names = append(b.names, n)
+			b.lastJoin = g.c.opts.Clock.Now()
 		}
 		add(b, n)
 		if len(b.names) >= maxGatesPerCall && !b.isFull {
@@ -176,7 +180,7 @@ names:
 func (g *gateBatcher) newBatch(ctx context.Context, key string, user User, o ReadOptions) *gateBatch {
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	b := &gateBatch{key: key, user: user, opts: o, has: map[string]bool{}, ctx: bctx, cancel: cancel,
-		full: make(chan struct{}), done: make(chan struct{})}
+		full: make(chan struct{}), done: make(chan struct{}), lastJoin: g.c.opts.Clock.Now()}
 	g.open[key] = b
 	// Earlier calls of the group, which this one lets finish before it goes.
 	var earlier []<-chan struct{}
@@ -190,13 +194,29 @@ func (g *gateBatcher) newBatch(ctx context.Context, key string, user User, o Rea
 // run fills b, takes a rate-limit token, seals b and sends its call.
 func (g *gateBatcher) run(b *gateBatch, earlier []<-chan struct{}) {
 	clk := g.c.opts.Clock
-	window := clk.NewTimer(g.c.opts.BatchWindow)
-	select {
-	case <-window.C():
-	case <-b.full:
-	case <-b.ctx.Done():
+	// The window slides: it closes once BatchWindow passes without a caller joining (or after
+	// maxFillWait in all), so that a stream of checks (a round of resources coming off the work
+	// queue one after another) goes in one call rather than one per window.
+	opened := clk.Now()
+fill:
+	for {
+		g.mu.Lock()
+		wait := g.c.opts.BatchWindow - clk.Since(b.lastJoin)
+		g.mu.Unlock()
+		if wait <= 0 || clk.Since(opened) >= maxFillWait {
+			break
+		}
+		window := clk.NewTimer(wait)
+		select {
+		case <-window.C():
+		case <-b.full:
+			window.Stop()
+			break fill
+		case <-b.ctx.Done():
+			window.Stop()
+			break fill
+		}
 	}
-	window.Stop()
 	if len(earlier) > 0 {
 		limit := clk.NewTimer(maxFillWait)
 	wait:

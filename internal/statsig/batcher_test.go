@@ -404,3 +404,25 @@ func TestBatchKeepsFillingWhileItWaitsForTheRateLimit(t *testing.T) {
 	// ceil(250/100) calls after the first, never more than 100 names each.
 	g.Expect(sizes).To(ConsistOf(100, 100, 50))
 }
+
+func TestBatchWindowSlidesWhileChecksKeepComing(t *testing.T) {
+	g := NewWithT(t)
+	universe := gateNames(80)
+	srv, client, clk := batchHarness(t, universe)
+	// 20 checks, 4 ms apart (a round coming off the work queue): 76 ms in all, far longer than the
+	// 10 ms window, but never 10 ms without a newcomer.
+	var errs []<-chan error
+	for i := range 20 {
+		errs = append(errs, checkAsync(client, testUser, universe[i*4:i*4+4]))
+		g.Eventually(client.WaitingGateCallers).Should(Equal(i + 1))
+		clk.Step(4 * time.Millisecond)
+	}
+	g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 50*time.Millisecond).Should(BeZero())
+	clk.Step(10 * time.Millisecond)
+	for _, errc := range errs {
+		g.Eventually(errc).Should(Receive(BeNil()))
+	}
+	reqs := srv.Requests(statsig.EndpointCheckGate)
+	g.Expect(reqs).To(HaveLen(1))
+	g.Expect(reqs[0].GateNames()).To(HaveLen(80))
+}
