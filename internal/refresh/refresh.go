@@ -139,8 +139,9 @@ func (t *Tracker) Failed(key types.NamespacedName, in Input, transient bool, ret
 // first refresh is the grid point nearest to a period from now, between half a period and one and a
 // half periods away. So members created or restarted at different moments refresh together from
 // their first refresh on, rather than making calls of their own for several periods. A member that
-// later leaves the grid (it synced on request) moves by up to the jitter each period until it
-// reaches the grid again, so that its refreshes stay a period apart.
+// later leaves the grid (it synced on request) moves by up to the jitter each period, on a finer grid
+// that keeps together members that left together, until it reaches the grid again, so that its
+// refreshes stay a period apart.
 func (t *Tracker) aligned(key types.NamespacedName, group string, interval time.Duration, now time.Time) time.Duration {
 	base := now
 	t.mu.Lock()
@@ -168,7 +169,13 @@ func (t *Tracker) aligned(key types.NamespacedName, group string, interval time.
 		point = point.Add(interval)
 	}
 	if point.After(latest) {
+		// Off the grid: the latest point of a finer grid (the jitter apart) in the window, so that
+		// members that left the grid together (a requested-at bump of many) stay together while
+		// they move back to it, one jitter's worth per period.
 		point = latest
+		if step := latest.Sub(earliest); step > 0 {
+			point = latest.Add(-offset).Truncate(step).Add(offset)
+		}
 	}
 	// A refresh that ran more than half a period late skips a point rather than coming again soon.
 	for point.Sub(now) < interval/2 {

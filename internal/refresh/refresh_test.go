@@ -225,3 +225,27 @@ func TestFirstSyncsAtDifferentMomentsShareTheFirstRefresh(t *testing.T) {
 	}
 	g.Expect(phases).To(HaveLen(1))
 }
+
+func TestMembersThatSyncedOnRequestTogetherStayTogether(t *testing.T) {
+	g := NewWithT(t)
+	clk := clocktesting.NewFakePassiveClock(start)
+	tr := NewTracker(clk)
+	interval := 30 * time.Second
+	in := Input{Interval: interval, Group: "key|user"}
+	for i := range 40 {
+		tr.Succeeded(types.NamespacedName{Name: fmt.Sprintf("gc-%d", i)}, in)
+	}
+	// A requested-at bump of every member, handled over 400 ms, takes them off the grid; their
+	// next refreshes still coincide (two points at most, when the bump straddles one of the finer
+	// grid's points), each at least a period later.
+	bump := start.Add(7 * time.Second)
+	next := map[time.Time]int{}
+	for i := range 40 {
+		at := bump.Add(time.Duration(i) * 10 * time.Millisecond)
+		clk.SetTime(at)
+		after := tr.Succeeded(types.NamespacedName{Name: fmt.Sprintf("gc-%d", i)}, in)
+		g.Expect(after).To(And(BeNumerically(">=", interval), BeNumerically("<=", interval*11/10)))
+		next[at.Add(after)]++
+	}
+	g.Expect(len(next)).To(BeNumerically("<=", 2))
+}
