@@ -107,8 +107,16 @@ func measureGateChecks(t testing.TB, sc gateScenario) gateResult {
 	res.FirstSyncCalls = fake.Count(statsig.EndpointCheckGate)
 
 	for r := range sc.Rounds {
-		// Triggered: every GateCheck's requested-at bumped at once.
+		// Natural: the next refresh of every GateCheck after the last sync seen now. It comes first,
+		// while every GateCheck sits on its group's refresh grid.
 		before := fake.Count(statsig.EndpointCheckGate)
+		mark := latestSync(t, ns)
+		g.Eventually(func() int { return countGateChecks(t, ns, syncedAfter(mark)) }, 5*time.Minute, 200*time.Millisecond).
+			Should(Equal(sc.GateChecks))
+		res.NaturalCalls = append(res.NaturalCalls, fake.Count(statsig.EndpointCheckGate)-before)
+
+		// Triggered: every GateCheck's requested-at bumped at once.
+		before = fake.Count(statsig.EndpointCheckGate)
 		value := "bench-" + strconv.Itoa(r) + "-" + strconv.FormatInt(time.Now().UnixNano(), 10)
 		parallel(objs, func(o *unstructured.Unstructured) {
 			patch := client.RawPatch("application/merge-patch+json",
@@ -118,13 +126,6 @@ func measureGateChecks(t testing.TB, sc gateScenario) gateResult {
 		g.Eventually(func() int { return countGateChecks(t, ns, handled(value)) }, 5*time.Minute, 50*time.Millisecond).
 			Should(Equal(sc.GateChecks))
 		res.TriggeredCalls = append(res.TriggeredCalls, fake.Count(statsig.EndpointCheckGate)-before)
-
-		// Natural: the next refresh of every GateCheck, after the last sync seen now.
-		before = fake.Count(statsig.EndpointCheckGate)
-		mark := latestSync(t, ns)
-		g.Eventually(func() int { return countGateChecks(t, ns, syncedAfter(mark)) }, 5*time.Minute, 200*time.Millisecond).
-			Should(Equal(sc.GateChecks))
-		res.NaturalCalls = append(res.NaturalCalls, fake.Count(statsig.EndpointCheckGate)-before)
 	}
 	for _, req := range fake.Requests(statsig.EndpointCheckGate) {
 		res.MaxNames = max(res.MaxNames, len(req.GateNames()))
@@ -167,8 +168,12 @@ func sequentialPeer(t testing.TB, latency time.Duration, calls int) time.Duratio
 type gateCheckFilter func(u unstructured.Unstructured) bool
 
 func countGateChecks(t testing.TB, ns string, keep gateCheckFilter) int {
+	return countObjects(t, "GateCheckList", ns, keep)
+}
+
+func countObjects(t testing.TB, listKind, ns string, keep gateCheckFilter) int {
 	list := &unstructured.UnstructuredList{}
-	list.SetGroupVersionKind(statsigv1alpha1.GroupVersion.WithKind("GateCheckList"))
+	list.SetGroupVersionKind(statsigv1alpha1.GroupVersion.WithKind(listKind))
 	if err := cluster.get(t).k8s.List(context.Background(), list, client.InNamespace(ns)); err != nil {
 		return -1
 	}
@@ -210,8 +215,12 @@ func syncedAfter(mark time.Time) gateCheckFilter {
 }
 
 func latestSync(t testing.TB, ns string) time.Time {
+	return latestSyncOf(t, "GateCheckList", ns)
+}
+
+func latestSyncOf(t testing.TB, listKind, ns string) time.Time {
 	var latest time.Time
-	countGateChecks(t, ns, func(u unstructured.Unstructured) bool {
+	countObjects(t, listKind, ns, func(u unstructured.Unstructured) bool {
 		if ts := lastSync(u); ts.After(latest) {
 			latest = ts
 		}

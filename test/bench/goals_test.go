@@ -16,6 +16,9 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/testservers"
 )
 
+// goalReads is the most get_config calls a snapshot round may make: 1.2× the distinct reads.
+func goalReads(distinct int) int { return int(math.Floor(1.2 * float64(distinct))) }
+
 // goalCalls is the most check_gate calls a round may make for limit = ceil(distinct/100): 1.1×.
 func goalCalls(limit int) int { return int(math.Floor(1.1 * float64(limit))) }
 
@@ -36,6 +39,15 @@ func TestSmokeGateCheckRounds(t *testing.T) {
 	g.Expect(res.MaxNames).To(BeNumerically("<=", 100))
 	g.Expect(res.Status429).To(BeZero())
 	g.Expect(sequentialPeer(t, 20*time.Millisecond, 5)).To(BeNumerically(">", 0))
+}
+
+func TestSmokeSnapshotReads(t *testing.T) {
+	g := NewWithT(t)
+	res := measureSnapshots(t, snapshotScenario{Snapshots: 12, Gates: 5, Configs: 2, Experiments: 1, Latency: 20 * time.Millisecond, Seed: 1})
+	t.Logf("%+v", res)
+	g.Expect(res.DistinctReads).To(BeNumerically(">", 5))
+	g.Expect(res.NaturalReads).To(BeNumerically("<=", goalReads(res.DistinctReads)), "P1: natural round")
+	g.Expect(res.TriggeredReads).To(BeNumerically("<=", goalReads(res.DistinctReads)), "P1: requested-at round")
 }
 
 func TestSmokeMemory(t *testing.T) {
@@ -84,6 +96,13 @@ func BenchmarkGoals(b *testing.B) {
 			tab.add("P1 natural round: check_gate calls", "calls", float64(r.NaturalCalls[0]), "", nil)
 			tab.add("P1 distinct gates", "gates", float64(r.Distinct), "", nil)
 			tab.add("P1 most names in one call", "names", float64(r.MaxNames), "≤ 100", le(100))
+		}
+		// P1: 50 ConfigSnapshots sharing a user: 5 gates of 300, 2 configs of 20, 1 experiment of 10.
+		for run := range runs {
+			r := measureSnapshots(b, snapshotScenario{Snapshots: n(50), Gates: 5, Configs: 2, Experiments: 1, Latency: 100 * time.Millisecond, Seed: uint64(run + 1)})
+			d := float64(r.DistinctReads)
+			tab.add("P1 snapshots natural round: reads ÷ distinct reads", "×", float64(r.NaturalReads)/d, "≤ 1.2", le(1.2))
+			tab.add("P1 snapshots requested-at round: reads ÷ distinct", "×", float64(r.TriggeredReads)/d, "≤ 1.2", le(1.2))
 		}
 		// P3: 1,000 GateChecks, 5 gates each, against a sequential peer (one call per gate; timed
 		// over 100 calls and scaled, since the whole peer takes about nine minutes per run).
