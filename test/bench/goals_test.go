@@ -84,10 +84,15 @@ func BenchmarkGoals(b *testing.B) {
 	scale := envFloat(b, "STATSIG_OPERATOR_BENCH_SCALE", 1)
 	runs := int(envFloat(b, "STATSIG_OPERATOR_BENCH_RUNS", 3))
 	n := func(full int) int { return max(1, int(float64(full)*scale)) }
+	// STATSIG_OPERATOR_BENCH_ONLY=P1,P3 measures only those goals.
+	only := os.Getenv("STATSIG_OPERATOR_BENCH_ONLY")
+	want := func(goal string) bool { return only == "" || slices.Contains(strings.Split(only, ","), goal) }
 	tab := &table{}
+	// The table is printed even when a measurement fails, with what was measured until then.
+	b.Cleanup(func() { fmt.Fprintf(os.Stdout, "\nstatsig-operator bench (scale %g, %d runs)\n%s", scale, runs, tab) })
 	for range b.N {
 		// P1: 200 GateChecks sharing a Secret and user, 5 gates of 300.
-		for run := range runs {
+		for run := range runs * boolInt(want("P1")) {
 			r := measureGateChecks(b, gateScenario{GateChecks: n(200), GatesEach: 5, Universe: 300, Latency: 100 * time.Millisecond, Rounds: 1, Seed: uint64(run + 1)})
 			lim := float64(r.Limit)
 			tab.add("P1 requested-at round: calls ÷ ceil(distinct/100)", "×", float64(r.TriggeredCalls[0])/lim, "≤ 1.1", le(1.1))
@@ -98,7 +103,7 @@ func BenchmarkGoals(b *testing.B) {
 			tab.add("P1 most names in one call", "names", float64(r.MaxNames), "≤ 100", le(100))
 		}
 		// P1: 50 ConfigSnapshots sharing a user: 5 gates of 300, 2 configs of 20, 1 experiment of 10.
-		for run := range runs {
+		for run := range runs * boolInt(want("P1")) {
 			r := measureSnapshots(b, snapshotScenario{Snapshots: n(50), Gates: 5, Configs: 2, Experiments: 1, Latency: 100 * time.Millisecond, Seed: uint64(run + 1)})
 			d := float64(r.DistinctReads)
 			tab.add("P1 snapshots natural round: reads ÷ distinct reads", "×", float64(r.NaturalReads)/d, "≤ 1.2", le(1.2))
@@ -106,7 +111,7 @@ func BenchmarkGoals(b *testing.B) {
 		}
 		// P3: 1,000 GateChecks, 5 gates each, against a sequential peer (one call per gate; timed
 		// over 100 calls and scaled, since the whole peer takes about nine minutes per run).
-		for run := range runs {
+		for run := range runs * boolInt(want("P3")) {
 			sc := gateScenario{GateChecks: n(1000), GatesEach: 5, Universe: 300, Latency: 100 * time.Millisecond, Seed: uint64(run + 10)}
 			r := measureGateChecks(b, sc)
 			const sample = 100
@@ -118,13 +123,16 @@ func BenchmarkGoals(b *testing.B) {
 			tab.add("P3 check_gate calls", "calls", float64(r.FirstSyncCalls), "", nil)
 		}
 		// P4: 20,000 ConfigMaps and 5,000 Secrets unrelated, then 1,000 GateChecks.
-		for range runs {
+		for range runs * boolInt(want("P4")) {
 			r := measureMemory(b, memScenario{ConfigMaps: n(20000), Secrets: n(5000), GateChecks: n(1000)})
 			tab.add("P4 idle RSS", "MiB", mib(r.Idle), "", nil)
 			tab.add("P4 unrelated ConfigMaps+Secrets: RSS growth", "MiB", mib(r.UnrelatedGrowth), "≤ 5", le(5))
 			tab.add("P4 1,000 GateChecks: RSS growth", "MiB", mib(r.CRGrowth), "≤ 20", le(20))
 		}
 		// P5: a 1 GiB first_exposures report to MinIO, against curl | [gzip -1 |] aws s3 cp -.
+		if !want("P5") {
+			continue
+		}
 		if err := awsCLI(); err != nil {
 			b.Fatal(err)
 		}
@@ -146,8 +154,13 @@ func BenchmarkGoals(b *testing.B) {
 			}
 		}
 	}
-	b.StopTimer()
-	fmt.Fprintf(os.Stdout, "\nstatsig-operator bench (scale %g, %d runs)\n%s", scale, runs, tab)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // table collects samples per row, in the order rows first appear.
