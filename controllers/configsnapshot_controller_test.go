@@ -46,9 +46,16 @@ func init() {
 		clk := clocktesting.NewFakeClock(time.Now())
 		rolloutClocks.Store(h, clk)
 		roller := &rollout.Roller{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: clk}
+		if d, ok := rolloutIntervals.Load(h); ok {
+			roller.Clock, roller.MinInterval = clock.RealClock{}, d.(time.Duration)
+		}
+		var c client.Client = mgr.GetClient()
+		if _, ok := laggingCaches.Load(h); ok {
+			c = newLaggingClient(c)
+		}
 		deps := func() SnapshotDeps {
 			return SnapshotDeps{
-				Client:                  mgr.GetClient(),
+				Client:                  c,
 				Credentials:             h.deps.Credentials,
 				Statsig:                 SnapshotClientFor(h.deps.Clients),
 				ConfigMaps:              h.deps.ConfigMaps,
