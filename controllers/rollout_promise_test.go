@@ -12,6 +12,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -150,7 +151,8 @@ func TestConfigSnapshotRollsTargetCreatedAfterItThenChanged(t *testing.T) {
 	changed := h.getCS("checkout").Status.ContentHash
 	g.Eventually(h.snapshotHashOf("checkout-api"), wait, poll).Should(Equal(changed),
 		"a Deployment that existed before the change runs pods from older content: it must roll")
-	g.Expect(h.getCS("checkout").Status.Rollouts).To(ConsistOf(HaveField("Hash", changed)))
+	g.Eventually(func() []statsigv1alpha1.RolloutStatus { return h.getCS("checkout").Status.Rollouts }, wait, poll).
+		Should(ConsistOf(HaveField("Hash", changed)))
 }
 
 // Defect 2 as measured: a second change within the limit after a rollout rolls when the limit has
@@ -185,9 +187,9 @@ func TestConfigSnapshotSecondChangeRollsWhenTheLimitPasses(t *testing.T) {
 
 	g.Eventually(h.snapshotHashOf("checkout-api"), 3*limit, poll).Should(Equal(second),
 		"the waiting rollout runs when the limit has passed, not at the next refresh")
-	rollouts := h.getCS("checkout").Status.Rollouts
-	g.Expect(rollouts).To(ConsistOf(HaveField("Hash", second)))
-	g.Expect(h.events(statsigv1alpha1.ReasonRolledOut)).To(HaveLen(2))
+	g.Eventually(func() []statsigv1alpha1.RolloutStatus { return h.getCS("checkout").Status.Rollouts }, wait, poll).
+		Should(ConsistOf(HaveField("Hash", second)))
+	g.Eventually(func() []eventsv1.Event { return h.events(statsigv1alpha1.ReasonRolledOut) }, wait, poll).Should(HaveLen(2))
 	evs := h.events(statsigv1alpha1.ReasonRolledOut)
 	gap := evs[1].EventTime.Sub(evs[0].EventTime.Time)
 	if evs[0].EventTime.After(evs[1].EventTime.Time) {
@@ -197,3 +199,91 @@ func TestConfigSnapshotSecondChangeRollsWhenTheLimitPasses(t *testing.T) {
 	g.Expect(pending).To(MatchRegexp(`at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ`), "while it waited, the message said when the rollout would happen")
 }
 
+// A target created after the content it consumes was written is not rolled, and RolledOut waits
+// for its pods before turning True.
+func TestConfigSnapshotAdoptsTargetCreatedAfterContent(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetConfig("checkout_settings", map[string]any{"max_items": 5})
+	h.serverSecret("statsig")
+	h.configSnapshot("checkout", snapConfigs("checkout_settings"), snapRollout("Deployment", "checkout-api"))
+	g.Eventually(h.csReady("checkout"), wait, poll).Should(Equal("True"))
+	h.fake.SetConfig("checkout_settings", map[string]any{"max_items": 6})
+	h.requestCS(g, "checkout")
+	cs := h.getCS("checkout")
+	g.Expect(cs.Status.ContentChangedTime).NotTo(BeNil())
+	// creationTimestamp has whole seconds: a Deployment created in the second the content changed
+	// may have started before it, and is rolled. Create this one in a later second.
+	g.Eventually(func() bool { return time.Now().Truncate(time.Second).After(cs.Status.ContentChangedTime.Time) }, wait, poll).Should(BeTrue())
+
+	h.deployment("checkout-api")
+	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonRolloutInProgress),
+		"the new Deployment is noticed at once, and is not rolled out until its replicas are available")
+	h.completeRollout(g, "checkout-api")
+	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal("True"))
+	g.Expect(h.snapshotHashOf("checkout-api")()).To(BeEmpty(), "its pods already read the current content")
+	g.Expect(h.getDeployment("checkout-api").Generation).To(BeEquivalentTo(1))
+	g.Expect(h.getCS("checkout").Status.Rollouts).To(ConsistOf(HaveField("Hash", cs.Status.ContentHash)))
+	g.Expect(h.events(statsigv1alpha1.ReasonRolledOut)).To(BeEmpty())
+}
+
+// Restarting the operator rolls nothing, whatever the targets' state: rolled, adopted, or waiting
+// to be created.
+func TestConfigSnapshotRestartRollsNothing(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetConfig("checkout_settings", map[string]any{"max_items": 5})
+	h.serverSecret("statsig")
+	h.deployment("rolled")
+	h.configSnapshot("checkout", snapConfigs("checkout_settings"),
+		snapRollout("Deployment", "rolled"), snapRollout("Deployment", "adopted"))
+	g.Eventually(h.csReady("checkout"), wait, poll).Should(Equal("True"))
+	h.fake.SetConfig("checkout_settings", map[string]any{"max_items": 6})
+	h.requestCS(g, "checkout")
+	g.Eventually(h.snapshotHashOf("rolled"), wait, poll).Should(Equal(h.getCS("checkout").Status.ContentHash))
+	cs := h.getCS("checkout")
+	g.Eventually(func() bool { return time.Now().Truncate(time.Second).After(cs.Status.ContentChangedTime.Time) }, wait, poll).Should(BeTrue())
+	h.deployment("adopted")
+	h.completeRollout(g, "rolled")
+	h.completeRollout(g, "adopted")
+	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal("True"))
+	rvs := map[string]string{"rolled": h.getDeployment("rolled").ResourceVersion, "adopted": h.getDeployment("adopted").ResourceVersion}
+
+	h.stop()
+	h.startManager()
+	h.requestCS(g, "checkout") // a reconcile after the restart, to be sure one ran
+	g.Consistently(func() map[string]string {
+		return map[string]string{"rolled": h.getDeployment("rolled").ResourceVersion, "adopted": h.getDeployment("adopted").ResourceVersion}
+	}, time.Second, 50*time.Millisecond).Should(Equal(rvs))
+	g.Expect(h.rolledOut("checkout")()).To(Equal("True"))
+}
+
+// Defect 1 for a ClusterConfigSnapshot: its targets in a selected namespace, created after the
+// snapshot and before a change, are rolled by the change.
+func TestClusterConfigSnapshotRollsTargetCreatedAfterItThenChanged(t *testing.T) {
+	g := NewWithT(t)
+	f := newFleet(1)
+	f.create(t, 0, true)
+	h := newHarness(t, withNamespaces(f.names...))
+	h.fake.SetConfig("checkout_settings", map[string]any{"max_items": 5})
+	h.serverSecret("statsig")
+	ccs := h.clusterSnapshot(f, snapConfigs("checkout_settings"), snapRollout("Deployment", "checkout-api"))
+	rolledOut := func() string {
+		return conditionReason(h.getCCS(ccs.Name).Status.Conditions, statsigv1alpha1.ConditionRolledOut)
+	}
+	g.Eventually(rolledOut, wait, poll).Should(Equal(statsigv1alpha1.ReasonTargetNotFound))
+
+	other := &harness{t: t, ns: f.names[0]}
+	other.deployment("checkout-api")
+	g.Eventually(rolledOut, wait, poll).Should(Equal(statsigv1alpha1.ReasonRolloutInProgress), "the new Deployment is noticed at once")
+	other.completeRollout(g, "checkout-api")
+	g.Eventually(rolledOut, wait, poll).Should(Equal("True"))
+
+	h.fake.SetConfig("checkout_settings", map[string]any{"max_items": 6})
+	h.requestCCS(g, ccs.Name)
+	changed := h.getCCS(ccs.Name).Status.ContentHash
+	g.Eventually(other.snapshotHashOf("checkout-api"), wait, poll).Should(Equal(changed))
+	g.Eventually(rolledOut, wait, poll).Should(Equal(statsigv1alpha1.ReasonRolloutInProgress))
+	other.completeRollout(g, "checkout-api")
+	g.Eventually(rolledOut, wait, poll).Should(Equal("True"))
+}
