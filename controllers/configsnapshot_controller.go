@@ -239,7 +239,9 @@ func (r *ConfigSnapshotReconciler) rollout(ctx context.Context, cs *statsigv1alp
 func (r *ConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, defaultSecret types.NamespacedName) error {
 	r.reads = &ownwrites.Reader{Cache: r.Client, Live: mgr.GetAPIReader()}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.ConfigSnapshot{}, rolloutTargetIndex,
-		func(o client.Object) []string { return rolloutTargetKeys(o.(*statsigv1alpha1.ConfigSnapshot).Spec.RolloutTargets) }); err != nil {
+		func(o client.Object) []string {
+			return rolloutTargetKeys(o.(*statsigv1alpha1.ConfigSnapshot).Spec.RolloutTargets)
+		}); err != nil {
 		return fmt.Errorf("index ConfigSnapshots by rollout target: %w", err)
 	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.ConfigSnapshot{}, secretIndex,
