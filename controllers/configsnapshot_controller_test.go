@@ -49,7 +49,7 @@ func init() {
 		if d, ok := rolloutIntervals.Load(h); ok {
 			roller.Clock, roller.MinInterval = clock.RealClock{}, d.(time.Duration)
 		}
-		var c client.Client = mgr.GetClient()
+		c := mgr.GetClient()
 		if _, ok := laggingCaches.Load(h); ok {
 			c = newLaggingClient(c)
 		}
@@ -422,13 +422,12 @@ func TestConfigSnapshotRollsTargetOnlyOnChange(t *testing.T) {
 	h.fake.SetConfig("checkout_settings", map[string]any{"max_items": 5})
 	h.serverSecret("statsig")
 	h.deployment("checkout-api")
-	before := h.getDeployment("checkout-api")
 	// Refreshes every 30 s (scaled: 300 ms), so unchanged refreshes keep coming.
 	h.configSnapshot("checkout", snapConfigs("checkout_settings"), snapRefresh(30), snapRollout("Deployment", "checkout-api"))
 	g.Eventually(h.csReady("checkout"), wait, poll).Should(Equal("True"))
 	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonRolloutInProgress), "RolledOut waits for the pods")
 	h.completeRollout(g, "checkout-api")
-	before = h.getDeployment("checkout-api")
+	before := h.getDeployment("checkout-api")
 	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal("True"))
 
 	// The first sync and unchanged refreshes roll nothing.
