@@ -10,6 +10,7 @@ import (
 	_ "time/tzdata"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -23,6 +24,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
+	"github.com/statsig-operator/statsig-operator/internal/credentials"
 	"github.com/statsig-operator/statsig-operator/internal/options"
 )
 
@@ -104,15 +106,22 @@ func metricsOptions(opts *options.Options) metricsserver.Options {
 	return o
 }
 
-// cacheOptions keeps the cache to what the operator owns: ConfigMaps only when they carry the
-// managed-by label, so that unrelated ConfigMaps cost nothing.
+// cacheOptions keeps the cache to what the operator reads: ConfigMaps only when they carry the
+// managed-by label, so that unrelated ConfigMaps cost nothing; Secrets as metadata reduced to name,
+// namespace and resourceVersion, so that unrelated Secrets cost a few hundred bytes each; and no
+// managed fields or kubectl last-applied copies on anything.
 func cacheOptions(opts *options.Options) cache.Options {
 	co := cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: dropUnusedMetadata,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(labels.Set{
-				statsigv1alpha1.LabelManagedBy: statsigv1alpha1.ManagedByValue,
-			})},
+			&corev1.ConfigMap{}: {
+				Label: labels.SelectorFromSet(labels.Set{
+					statsigv1alpha1.LabelManagedBy: statsigv1alpha1.ManagedByValue,
+				}),
+				Transform: dropUnusedMetadata,
+			},
+			// The controllers' Secret watches are metadata-only; this also covers them.
+			&corev1.Secret{}: {Transform: credentials.TransformSecretMetadata()},
 		},
 	}
 	if ns := opts.WatchNamespaceList(); len(ns) > 0 {
@@ -122,4 +131,22 @@ func cacheOptions(opts *options.Options) cache.Options {
 		}
 	}
 	return co
+}
+
+// dropUnusedMetadata strips what the operator never reads from a cached object: managed fields and
+// the kubectl last-applied annotation, which together are often most of a small object.
+func dropUnusedMetadata(in any) (any, error) {
+	in, err := cache.TransformStripManagedFields()(in)
+	if err != nil {
+		return in, err
+	}
+	if obj, ok := in.(metav1.Object); ok {
+		if a := obj.GetAnnotations(); a != nil {
+			if _, ok := a[corev1.LastAppliedConfigAnnotation]; ok {
+				delete(a, corev1.LastAppliedConfigAnnotation)
+				obj.SetAnnotations(a)
+			}
+		}
+	}
+	return in, nil
 }

@@ -82,6 +82,7 @@ func (r *ClusterConfigSnapshotReconciler) reconcile(ctx context.Context, ccs *st
 	creds, credErr := r.Credentials.Resolve(ctx, "", secretRef(ccs.Spec.SecretRef))
 	in := refreshInput(ccs.Generation, ccs.Annotations, &st.CommonStatus, creds, interval(r.Interval, ccs.Spec.RefreshIntervalSeconds))
 	in.Group = batchGroup(creds, ccs.Spec.User, ccs.Spec.LogExposures)
+	in.Triggered = r.triggered.Take(key)
 	due, wait := r.Tracker.Due(key, in)
 	if !due {
 		// Namespaces come and go between refreshes: write the last good content to those that
@@ -377,12 +378,16 @@ func (r *ClusterConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, def
 				(e.ObjectOld.GetDeletionTimestamp() == nil) != (e.ObjectNew.GetDeletionTimestamp() == nil)
 		},
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.ClusterConfigSnapshot{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.ClusterConfigSnapshotList{}))).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.all), builder.WithPredicates(namespaceChanged)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.all), builder.WithPredicates(namespaceChanged))
+	if r.Triggers != nil {
+		r.triggered = r.Triggers.Subscribe(clusterConfigSnapshotKind, clusterConfigSnapshotUses(r.Client))
+		b = b.WatchesRawSource(r.triggered.Source())
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("clusterconfigsnapshot").
 		Complete(r)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
 	"github.com/statsig-operator/statsig-operator/internal/snapshot"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
+	"github.com/statsig-operator/statsig-operator/internal/trigger"
 )
 
 const configSnapshotKind = "ConfigSnapshot"
@@ -63,6 +64,9 @@ type SnapshotDeps struct {
 	MaxConcurrentReconciles int
 	// Interval turns spec.refreshIntervalSeconds into a period; nil means seconds. Tests shrink it.
 	Interval func(seconds int32) time.Duration
+	// Triggers, when set, lets WebhookReceivers sync snapshots at once.
+	Triggers  *trigger.Hub
+	triggered *trigger.Subscription
 }
 
 // ConfigSnapshotReconciler writes a ConfigSnapshot's values into its ConfigMap and rolls its
@@ -111,6 +115,7 @@ func (r *ConfigSnapshotReconciler) reconcile(ctx context.Context, cs *statsigv1a
 	in := refreshInput(cs.Generation, cs.Annotations, &cs.Status.CommonStatus, creds, interval(r.Interval, cs.Spec.RefreshIntervalSeconds))
 	// Gates of snapshots and GateChecks that share a key and a user refresh together and share calls.
 	in.Group = batchGroup(creds, cs.Spec.User, cs.Spec.LogExposures)
+	in.Triggered = r.triggered.Take(key)
 	due, wait := r.Tracker.Due(key, in)
 	if !due {
 		intact, err := r.keepOutput(ctx, cs)
@@ -235,13 +240,17 @@ func (r *ConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, defaultSec
 		}); err != nil {
 		return fmt.Errorf("index ConfigSnapshots by Secret: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.ConfigSnapshot{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.ConfigSnapshotList{}))).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(forDefaultSecretUsers(r.Client, &statsigv1alpha1.ConfigSnapshotList{}, defaultSecret)),
-			builder.WithPredicates(labelsChanged)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+			builder.WithPredicates(labelsChanged))
+	if r.Triggers != nil {
+		r.triggered = r.Triggers.Subscribe(configSnapshotKind, configSnapshotUses(r.Client))
+		b = b.WatchesRawSource(r.triggered.Source())
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("configsnapshot").
 		Complete(r)
 }

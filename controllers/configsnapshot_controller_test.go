@@ -59,6 +59,7 @@ func init() {
 				Clock:                   clock.RealClock{},
 				Interval:                h.deps.Interval,
 				MaxConcurrentReconciles: 4,
+				Triggers:                h.deps.Triggers,
 			}
 		}
 		if err := (&ConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, h.defaultSecret); err != nil {

@@ -19,6 +19,7 @@ type Options struct {
 	MetricsAddr          string
 	MetricsSecure        bool
 	ProbeAddr            string
+	WebhookAddr          string
 	LeaderElect          bool
 	LeaderElectNamespace string
 
@@ -37,9 +38,8 @@ type Options struct {
 	AllowFileDestinations              bool
 	AllowAmbientObjectStoreCredentials bool
 
-	WebhookAddr string
-
 	MaxConcurrentReconciles int
+	MaxConcurrentSyncs      int
 }
 
 // Defaults for flags whose defaults are part of the contract.
@@ -74,7 +74,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 
 	fs.StringVar(&o.WebhookAddr, "webhook-bind-address", ":9292", "Address of the listener serving WebhookReceiver paths; \"0\" disables it.")
 
-	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "Reconciles run at once per kind. Syncs mostly wait on Statsig, and concurrent gate checks for one user are merged into one call.")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "Reconciles run at once per kind, for kinds that do heavy work (DailyReportExport).")
+	fs.IntVar(&o.MaxConcurrentSyncs, "max-concurrent-syncs", 256, "Reconciles run at once per kind for GateCheck, ConfigSnapshot and ClusterConfigSnapshot. "+
+		"Their syncs mostly wait for a batched Statsig call: the more wait together, the fewer and fuller the calls (a waiting sync costs a few KiB).")
 }
 
 // Validate checks every flag and returns all problems at once.
@@ -122,6 +124,9 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxConcurrentReconciles < 1 {
 		errs = append(errs, fmt.Errorf("--max-concurrent-reconciles: must be at least 1, got %d", o.MaxConcurrentReconciles))
+	}
+	if o.MaxConcurrentSyncs < 1 {
+		errs = append(errs, fmt.Errorf("--max-concurrent-syncs: must be at least 1, got %d", o.MaxConcurrentSyncs))
 	}
 	return errors.Join(errs...)
 }

@@ -73,6 +73,7 @@ func TestInvalidFlags(t *testing.T) {
 		{[]string{"--max-concurrent-reconciles=0"}, "--max-concurrent-reconciles"},
 		{[]string{"--webhook-bind-address=9292"}, "--webhook-bind-address: want HOST:PORT"},
 		{[]string{"--metrics-bind-address=localhost"}, "--metrics-bind-address: want HOST:PORT"},
+		{[]string{"--max-concurrent-syncs=0"}, "--max-concurrent-syncs"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.want, func(t *testing.T) {
