@@ -29,7 +29,7 @@ func init() {
 				Events:                  mgr.GetEventRecorder("statsig-operator"),
 				Clock:                   s.Clock,
 				Triggers:                s.Triggers,
-				MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+				MaxConcurrentReconciles: opts.MaxConcurrentSyncs,
 			}
 		}
 		if err := (&controllers.ConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, s.DefaultSecret); err != nil {

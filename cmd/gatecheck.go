@@ -23,7 +23,7 @@ func init() {
 			Events:                  mgr.GetEventRecorder("statsig-operator"),
 			Clock:                   s.Clock,
 			Triggers:                s.Triggers,
-			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+			MaxConcurrentReconciles: opts.MaxConcurrentSyncs,
 		}).SetupWithManager(mgr, s.DefaultSecret); err != nil {
 			return fmt.Errorf("set up GateCheck controller: %w", err)
 		}

@@ -797,6 +797,10 @@ func (in *SnapshotEntities) DeepCopy() *SnapshotEntities {
 func (in *SnapshotStatus) DeepCopyInto(out *SnapshotStatus) {
 	*out = *in
 	in.CommonStatus.DeepCopyInto(&out.CommonStatus)
+	if in.ContentChangedTime != nil {
+		in, out := &in.ContentChangedTime, &out.ContentChangedTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Rollouts != nil {
 		in, out := &in.Rollouts, &out.Rollouts
 		*out = make([]RolloutStatus, len(*in))

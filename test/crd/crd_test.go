@@ -346,7 +346,7 @@ func TestNamesResolve(t *testing.T) {
 			}
 		}
 	}
-	g.Expect(ours).To(HaveLen(4))
+	g.Expect(ours).To(HaveLen(5))
 	for kind, shorts := range ours {
 		g.Expect(shorts).NotTo(BeEmpty(), kind)
 		for _, s := range shorts {
