@@ -42,6 +42,16 @@ func TestHubCoalescesABurstIntoOneRequestPerResource(t *testing.T) {
 
 	g.Expect(sub.Take(key("a"))).To(BeTrue())
 	g.Expect(sub.Take(key("a"))).To(BeFalse(), "taken once")
+
+	// A reconcile for another reason inside the window does not take the trigger: the resource is
+	// queued again for the window's end.
+	_, err := hub.Trigger(context.Background(), secret, []Entity{{Kinds: []Kind{Gate}, Name: "new_checkout"}})
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(sub.Take(key("a"))).To(BeFalse(), "inside the window")
+	g.Eventually(q.Len, 5*time.Second, 10*time.Millisecond).Should(Equal(1))
+	item, _ = q.Get()
+	q.Done(item)
+	g.Expect(sub.Take(key("a"))).To(BeTrue(), "at the window's end")
 	g.Expect(sub.Take(key("b"))).To(BeFalse())
 	var none *Subscription
 	g.Expect(none.Take(key("a"))).To(BeFalse())
