@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gocloud.dev/blob"
@@ -105,6 +106,8 @@ type DailyReportExportReconciler struct {
 	MaxRequeue time.Duration
 	// MaxConcurrentReconciles bounds parallel reconciles (different resources).
 	MaxConcurrentReconciles int
+	// Progress sizes how a long export pass shows in Reconciling.
+	Progress ProgressOptions
 
 	mu sync.Mutex
 	// failedWith remembers, per resource, the generation and Secret versions of the last failure
@@ -121,32 +124,25 @@ type DailyReportExportReconciler struct {
 
 // Reconcile runs one DailyReportExport: a scheduled run when one is due, then the attempts of the
 // dates whose turn has come.
-func (r *DailyReportExportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
-	dre := &statsigv1alpha1.DailyReportExport{}
-	// Read live, not from the cache: the ledger and lastScheduleTime must be the ones the previous
-	// reconcile wrote, or a run could start twice. Reconciles of this kind are rare (a schedule, a
-	// date's retry), so the extra read costs little.
-	if err := r.APIReader.Get(ctx, req.NamespacedName, dre); err != nil {
-		if client.IgnoreNotFound(err) == nil {
-			r.forgetFailure(req.NamespacedName)
-			metrics.Forget(metrics.Object{Kind: dailyReportExportKind, Namespace: req.Namespace, Name: req.Name})
-			metrics.ForgetExport(req.Namespace, req.Name)
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	before := dre.DeepCopy()
-	defer func() {
-		readyEvent(r.Events, dre, before.Status.Conditions, dre.Status.Conditions)
-		if err := patchStatus(ctx, r.Client, before, dre, before.Status, dre.Status); err != nil {
-			retErr = err
-		}
-	}()
-	freshness(dailyReportExportKind, dre, &dre.Status.CommonStatus, dre.Spec.Suspend)
-	if dre.Spec.Suspend {
-		logf.FromContext(ctx).V(1).Info("Suspended; not exporting")
-		return r.hold(dre), nil
-	}
-	return r.reconcile(ctx, dre)
+func (r *DailyReportExportReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return reconcileShape(ctx, kindShape[*statsigv1alpha1.DailyReportExport]{
+		kind: dailyReportExportKind, writer: r.Client, events: r.Events, progress: r.Progress,
+		// Read live, not from the cache: the ledger and lastScheduleTime must be the ones the
+		// previous reconcile wrote, or a run could start twice. Reconciles of this kind are rare (a
+		// schedule, a date's retry), so the extra read costs little.
+		reader: r.APIReader,
+		newObj: func() *statsigv1alpha1.DailyReportExport { return &statsigv1alpha1.DailyReportExport{} },
+		common: func(dre *statsigv1alpha1.DailyReportExport) *statsigv1alpha1.CommonStatus {
+			return &dre.Status.CommonStatus
+		},
+		suspend: func(dre *statsigv1alpha1.DailyReportExport) bool { return dre.Spec.Suspend },
+		forget: func(key types.NamespacedName) {
+			r.forgetFailure(key)
+			metrics.Forget(metrics.Object{Kind: dailyReportExportKind, Namespace: key.Namespace, Name: key.Name})
+			metrics.ForgetExport(key.Namespace, key.Name)
+		},
+		suspended: r.hold,
+	}, req, r.reconcile)
 }
 
 // hold keeps a suspended resource's schedule moving without running it: a run that falls due while
@@ -215,8 +211,7 @@ func (r *DailyReportExportReconciler) parseSpec(dre *statsigv1alpha1.DailyReport
 	return sp, nil
 }
 
-func (r *DailyReportExportReconciler) reconcile(ctx context.Context, dre *statsigv1alpha1.DailyReportExport) (ctrl.Result, error) {
-	log := logf.FromContext(ctx)
+func (r *DailyReportExportReconciler) reconcile(ctx context.Context, dre *statsigv1alpha1.DailyReportExport, w *progressWatch) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(dre)
 	st := &dre.Status
 	now := r.Clock.Now()
@@ -228,9 +223,7 @@ func (r *DailyReportExportReconciler) reconcile(ctx context.Context, dre *statsi
 	}
 	sp, err := r.parseSpec(dre, now)
 	if err != nil {
-		f := conditions.Classify(err)
-		log.Info("Invalid spec", "message", f.Message)
-		conditions.MarkFailed(&st.CommonStatus, dre.Generation, now, f)
+		markOutcome(ctx, dailyReportExportKind, dre, &st.CommonStatus, now, err, nil, "")
 		st.NextScheduleTime = nil
 		// Nothing to retry until the spec changes; then the dates waiting are retried at once.
 		r.rememberFailure(ctx, dre)
@@ -279,7 +272,7 @@ func (r *DailyReportExportReconciler) reconcile(ctx context.Context, dre *statsi
 	var p *pass
 	var stop error
 	if len(work) > 0 || (ran && sp.cutoff != "") {
-		p = &pass{r: r, dre: dre, sp: sp, led: led, lookBackFrom: lookBackFrom}
+		p = &pass{r: r, dre: dre, sp: sp, led: led, lookBackFrom: lookBackFrom, watch: w}
 		stop = p.run(ctx, work, ran)
 		p.close()
 	}
@@ -293,21 +286,15 @@ func (r *DailyReportExportReconciler) reconcile(ctx context.Context, dre *statsi
 
 	switch {
 	case stop != nil:
-		f := conditions.Classify(stop)
-		log.Info("Export pass stopped", "reason", f.Reason, "message", f.Message)
-		conditions.MarkFailed(&st.CommonStatus, dre.Generation, now, f)
-		metrics.Syncs.WithLabelValues(dailyReportExportKind, f.Reason).Inc()
+		markOutcome(ctx, dailyReportExportKind, dre, &st.CommonStatus, now, stop, nil, "")
 		r.rememberFailure(ctx, dre)
 	case p != nil && p.dateFailure != nil:
-		conditions.MarkFailed(&st.CommonStatus, dre.Generation, now, p.dateFailure)
-		metrics.Syncs.WithLabelValues(dailyReportExportKind, p.dateFailure.Reason).Inc()
+		markOutcome(ctx, dailyReportExportKind, dre, &st.CommonStatus, now, p.dateFailure, nil, "")
 		r.forgetFailure(key)
 	case p != nil || ran || specChangedSinceReady(dre):
 		// A pass that met no failure, or a spec change that needed no attempt (a failure that
 		// Ready still shows was about the previous spec).
-		conditions.MarkSynced(&st.CommonStatus, dre.Generation, now, led.summary())
-		metrics.Syncs.WithLabelValues(dailyReportExportKind, "success").Inc()
-		metrics.LastSuccess.Set(metrics.Object{Kind: dailyReportExportKind, Namespace: dre.Namespace, Name: dre.Name}, now)
+		markOutcome(ctx, dailyReportExportKind, dre, &st.CommonStatus, now, nil, nil, led.summary())
 		r.forgetFailure(key)
 	}
 
@@ -428,6 +415,43 @@ type pass struct {
 	// attempt: when it is not available, the pass exports the newest date before it that is (see
 	// lookBack).
 	lookBackFrom string
+
+	// watch shows a long pass in Reconciling: the date being exported and the bytes downloaded.
+	watch       *progressWatch
+	date        atomic.Pointer[string]
+	transferred atomic.Int64
+}
+
+// progress says what the pass is doing, for Reconciling.
+func (p *pass) progress() string {
+	date := ""
+	if d := p.date.Load(); d != nil {
+		date = *d
+	}
+	return fmt.Sprintf("Exporting %s %s: %d bytes downloaded", p.dre.Spec.ReportType, date, p.transferred.Load())
+}
+
+// begin marks the start of one date's export.
+func (p *pass) begin(date string) {
+	p.date.Store(&date)
+	p.transferred.Store(0)
+	p.watch.begin(p.progress)
+}
+
+// counted counts what is read from a download, for progress.
+func (p *pass) counted(body io.ReadCloser) io.ReadCloser {
+	return countingReader{ReadCloser: body, n: &p.transferred}
+}
+
+type countingReader struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func (p *pass) close() {
@@ -698,6 +722,7 @@ type dateResult struct {
 // before Statsig is asked, so a date is never exported twice, even after a crash that lost the
 // status write.
 func (p *pass) exportDate(ctx context.Context, date string) (dateResult, error) {
+	p.begin(date)
 	if p.bucket != nil {
 		return p.exportToBucket(ctx, date)
 	}
@@ -733,6 +758,7 @@ func (p *pass) exportToBucket(ctx context.Context, date string) (dateResult, err
 		return dateResult{}, downloadError(err)
 	}
 	defer func() { _ = body.Close() }()
+	body = p.counted(body)
 	m, err = export.Export(tctx, p.bucket, rep, p.sp.compression, body, p.r.Clock)
 	if err != nil {
 		return dateResult{}, transferError(err)
@@ -916,6 +942,7 @@ func (p *pass) exportToConfigMap(ctx context.Context, date string) (dateResult, 
 		return dateResult{}, downloadError(err)
 	}
 	defer func() { _ = body.Close() }()
+	body = p.counted(body)
 	room := int64(configmap.MaxSize - configmap.Size(nil, p.cm.files) - len(key))
 	data, st, err := export.StreamToBytes(tctx, body, p.sp.compression, max(room, 0))
 	if errors.Is(err, export.ErrTooLarge) {

@@ -43,6 +43,14 @@ const (
 	ConditionStale = "Stale"
 	// ConditionRolledOut reports whether rollout targets were rolled to the current content.
 	ConditionRolledOut = "RolledOut"
+	// ConditionReconciling is kstatus's condition: True while a sync or an export is under way and
+	// has not finished, or is being retried after a failure that retrying can fix. Its message says
+	// what it waits for and since when. Removed otherwise.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is kstatus's condition: True when retrying cannot help until someone changes
+	// something (the spec, a Secret, a conflicting object); its reason is the failure's. Removed
+	// otherwise.
+	ConditionStalled = "Stalled"
 )
 
 // Condition reasons.
@@ -66,7 +74,19 @@ const (
 	ReasonTargetNotFound        = "TargetNotFound"
 	ReasonRolledOut             = "RolledOut"
 	ReasonRolloutPending        = "RolloutPending"
+	// ReasonProgressing (Reconciling=True): a sync or an export is running and waits for an answer.
+	ReasonProgressing = "Progressing"
+	// ReasonProgressingWithRetry (Reconciling=True): the last attempt failed in a way a retry can
+	// fix; the next attempt is scheduled.
+	ReasonProgressingWithRetry = "ProgressingWithRetry"
 )
+
+// StalledReasons are the failure reasons that no retry can fix until someone changes something:
+// a failure with one of them sets Stalled=True (kstatus: Failed) instead of Reconciling=True.
+var StalledReasons = []string{
+	ReasonInvalidSpec, ReasonTargetConflict, ReasonKeyCollision, ReasonStatsigUnauthorized,
+	ReasonCredentialsNotAllowed, ReasonDestinationNotAllowed, ReasonSecretNotFound,
+}
 
 // LocalSecretReference names a Secret in the resource's own namespace. The Secret's data keys are
 // fixed: serverSecretKey and consoleKey.
@@ -241,7 +261,9 @@ type CommonStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready summarises; Stale says the output is the last good one, not a fresh one.
+	// conditions: Ready summarises; Stale says the output is the last good one, not a fresh one;
+	// Reconciling and Stalled are kstatus's (Reconciling while a sync is under way or retried,
+	// Stalled when only a change can fix the failure).
 	// +listType=map
 	// +listMapKey=type
 	// +optional
