@@ -88,7 +88,7 @@ func (r *ClusterConfigSnapshotReconciler) reconcile(ctx context.Context, ccs *st
 		// while Ready: a failing snapshot waits for its backoff.
 		if ok || !conditions.IsReady(&st.CommonStatus) {
 			rollWait, err := r.rollout(ctx, ccs)
-			return ctrl.Result{RequeueAfter: sooner(sooner(wait, rollWait), retryAfter(f))}, err
+			return requeue(sooner(sooner(wait, rollWait), retryAfter(f)), err)
 		}
 	}
 
@@ -109,7 +109,7 @@ func (r *ClusterConfigSnapshotReconciler) reconcile(ctx context.Context, ccs *st
 		after = sooner(r.Tracker.Succeeded(key, in), retryAfter(nsFailure))
 	}
 	rollWait, rollErr := r.rollout(ctx, ccs)
-	return ctrl.Result{RequeueAfter: sooner(after, rollWait)}, rollErr
+	return requeue(sooner(after, rollWait), rollErr)
 }
 
 // sync calls Statsig once and writes the result into every selected namespace. A Statsig failure

@@ -111,7 +111,7 @@ func (r *ConfigSnapshotReconciler) reconcile(ctx context.Context, cs *statsigv1a
 		// only while Ready: a failing snapshot waits for its backoff instead.
 		if intact || !conditions.IsReady(&cs.Status.CommonStatus) {
 			rollWait, err := r.rollout(ctx, cs)
-			return ctrl.Result{RequeueAfter: sooner(wait, rollWait)}, err
+			return requeue(sooner(wait, rollWait), err)
 		}
 	}
 
@@ -124,7 +124,7 @@ func (r *ConfigSnapshotReconciler) reconcile(ctx context.Context, cs *statsigv1a
 	after := recordOutcome(ctx, configSnapshotKind, cs, &cs.Status.CommonStatus, r.Tracker, in, r.Clock.Now(), err,
 		fmt.Sprintf("%d entities written to ConfigMap %s", cs.Status.Entities, cs.Spec.Target.ConfigMapName))
 	rollWait, rollErr := r.rollout(ctx, cs)
-	return ctrl.Result{RequeueAfter: sooner(after, rollWait)}, rollErr
+	return requeue(sooner(after, rollWait), rollErr)
 }
 
 // sync calls Statsig and writes the ConfigMap. On any error nothing is written, so the last good

@@ -58,6 +58,7 @@ func init() {
 				Events:                  h.deps.Events,
 				Clock:                   clock.RealClock{},
 				Interval:                h.deps.Interval,
+				Progress:                h.deps.Progress,
 				MaxConcurrentReconciles: 4,
 			}
 		}

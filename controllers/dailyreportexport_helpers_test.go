@@ -99,6 +99,7 @@ func init() {
 			TransferTimeout:         2 * time.Minute,
 			MaxRequeue:              100 * time.Millisecond,
 			MaxConcurrentReconciles: 4,
+			Progress:                h.deps.Progress,
 		}).SetupWithManager(mgr)
 	})
 }

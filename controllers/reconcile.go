@@ -135,3 +135,13 @@ func handleRequest(obj client.Object, s *statsigv1alpha1.CommonStatus) {
 
 // waitingForStatsig describes a sync that waits for Statsig's answer.
 func waitingForStatsig() string { return "Waiting for Statsig to answer" }
+
+// requeue is the result of a reconcile that wants to come back after a delay, unless it failed:
+// then the error alone is returned and the workqueue's backoff applies (controller-runtime ignores
+// a RequeueAfter returned with an error).
+func requeue(after time.Duration, err error) (ctrl.Result, error) {
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: after}, nil
+}

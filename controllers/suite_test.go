@@ -82,6 +82,9 @@ type harness struct {
 	extraNamespaces []string
 	// stop stops the manager that startManager started last, as a crash or a rollout would.
 	stop func()
+	// statsigOptions adjust the Statsig client options; progress how a long sync shows.
+	statsigOptions []func(*statsig.Options)
+	progress       ProgressOptions
 }
 
 type harnessOption func(*harness)
@@ -89,6 +92,16 @@ type harnessOption func(*harness)
 // withNamespaces adds namespaces to the manager's cache (a ClusterConfigSnapshot writes into them).
 func withNamespaces(ns ...string) harnessOption {
 	return func(h *harness) { h.extraNamespaces = append(h.extraNamespaces, ns...) }
+}
+
+// withStatsigOptions adjusts the Statsig client the controllers use (timeouts, say).
+func withStatsigOptions(f func(*statsig.Options)) harnessOption {
+	return func(h *harness) { h.statsigOptions = append(h.statsigOptions, f) }
+}
+
+// withProgress sets how a long sync shows in Reconciling.
+func withProgress(p ProgressOptions) harnessOption {
+	return func(h *harness) { h.progress = p }
 }
 
 func withDefaultSecret(nn types.NamespacedName, trusted labels.Selector) harnessOption {
@@ -153,6 +166,9 @@ func (h *harness) startManager() {
 	opts := h.fake.Options()
 	opts.BaseBackoff, opts.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
 	opts.RequestTimeout = 2 * time.Second
+	for _, f := range h.statsigOptions {
+		f(&opts)
+	}
 	clients, err := statsig.NewClients(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +180,7 @@ func (h *harness) startManager() {
 		ConfigMaps:  &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()},
 		Events:      mgr.GetEventRecorder("statsig-operator"),
 		Interval:    func(s int32) time.Duration { return time.Duration(s) * timeScale },
+		Progress:    h.progress,
 	}
 	for _, setup := range testControllers {
 		if err := setup(mgr, h); err != nil {
@@ -189,6 +206,7 @@ type testDeps struct {
 	ConfigMaps  *configmap.Writer
 	Events      eventRecorder
 	Interval    func(int32) time.Duration
+	Progress    ProgressOptions
 }
 
 // fastTracker is a refresh tracker with test-sized backoff.
