@@ -94,10 +94,13 @@ type LocalSecretReference struct {
 	// name of the Secret in the resource's namespace.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="name must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+	// +required
 	Name string `json:"name"`
 
 	// namespace is not allowed: a namespaced resource reads Secrets only from its own namespace.
 	// The field exists so that setting it is rejected rather than silently dropped.
+	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
 }
@@ -107,11 +110,15 @@ type SecretReference struct {
 	// name of the Secret.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="name must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+	// +required
 	Name string `json:"name"`
 
 	// namespace of the Secret; required for a cluster-scoped resource.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="namespace must be a DNS-1123 label: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+	// +required
 	Namespace string `json:"namespace"`
 }
 
@@ -127,30 +134,37 @@ type User struct {
 
 	// customIDs maps an ID type (for example companyID) to its value.
 	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 128 && size(self[k]) <= 1024)",message="customIDs keys must be at most 128 characters and values at most 1024"
 	// +optional
 	CustomIDs map[string]string `json:"customIDs,omitempty"`
 
 	// email of the user.
+	// +kubebuilder:validation:MaxLength=320
 	// +optional
 	Email string `json:"email,omitempty"`
 
 	// ip address, for geo targeting.
+	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	IP string `json:"ip,omitempty"`
 
 	// userAgent string, for device and browser targeting.
+	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	UserAgent string `json:"userAgent,omitempty"`
 
 	// country as a 2-letter ISO 3166-1 code.
+	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Country string `json:"country,omitempty"`
 
 	// locale, for example en_US.
+	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Locale string `json:"locale,omitempty"`
 
 	// appVersion of the application being evaluated.
+	// +kubebuilder:validation:MaxLength=128
 	// +optional
 	AppVersion string `json:"appVersion,omitempty"`
 
