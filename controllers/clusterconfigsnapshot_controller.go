@@ -62,6 +62,7 @@ func (r *ClusterConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctr
 		forget: func(key types.NamespacedName) {
 			r.Tracker.Forget(key)
 			r.Outputs.Forget(key)
+			r.Credentials.Forget(credentialsUser(clusterConfigSnapshotKind, key))
 			metrics.ForgetSnapshot(metrics.Object{Kind: clusterConfigSnapshotKind, Name: key.Name})
 		},
 	}, req, r.reconcile)
@@ -70,7 +71,7 @@ func (r *ClusterConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctr
 func (r *ClusterConfigSnapshotReconciler) reconcile(ctx context.Context, ccs *statsigv1alpha1.ClusterConfigSnapshot, w *progressWatch) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(ccs)
 	st := &ccs.Status
-	creds, credErr := r.Credentials.Resolve(ctx, "", secretRef(ccs.Spec.SecretRef))
+	creds, credErr := r.Credentials.ResolveFor(ctx, credentialsUser(clusterConfigSnapshotKind, key), "", secretRef(ccs.Spec.SecretRef))
 	in := refreshInput(ccs.Generation, ccs.Annotations, &st.CommonStatus, creds, interval(r.Interval, ccs.Spec.RefreshIntervalSeconds))
 	in.Group = batchGroup(creds, ccs.Spec.User, ccs.Spec.LogExposures)
 	due, wait := r.Tracker.Due(key, in)

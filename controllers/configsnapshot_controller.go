@@ -90,6 +90,7 @@ func (r *ConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		forget: func(key types.NamespacedName) {
 			r.Tracker.Forget(key)
 			r.Outputs.Forget(key)
+			r.Credentials.Forget(credentialsUser(configSnapshotKind, key))
 			metrics.ForgetSnapshot(metrics.Object{Kind: configSnapshotKind, Namespace: key.Namespace, Name: key.Name})
 		},
 	}, req, r.reconcile)
@@ -97,7 +98,7 @@ func (r *ConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 
 func (r *ConfigSnapshotReconciler) reconcile(ctx context.Context, cs *statsigv1alpha1.ConfigSnapshot, w *progressWatch) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(cs)
-	creds, credErr := r.Credentials.Resolve(ctx, cs.Namespace, credentials.LocalRef(cs.Namespace, cs.Spec.SecretRef))
+	creds, credErr := r.Credentials.ResolveFor(ctx, credentialsUser(configSnapshotKind, key), cs.Namespace, credentials.LocalRef(cs.Namespace, cs.Spec.SecretRef))
 	in := refreshInput(cs.Generation, cs.Annotations, &cs.Status.CommonStatus, creds, interval(r.Interval, cs.Spec.RefreshIntervalSeconds))
 	// Gates of snapshots and GateChecks that share a key and a user refresh together and share calls.
 	in.Group = batchGroup(creds, cs.Spec.User, cs.Spec.LogExposures)

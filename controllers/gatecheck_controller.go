@@ -74,6 +74,7 @@ func (r *GateCheckReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		forget: func(key types.NamespacedName) {
 			r.Tracker.Forget(key)
 			r.Outputs.Forget(key)
+			r.Credentials.Forget(credentialsUser(gateCheckKind, key))
 			metrics.Forget(metrics.Object{Kind: gateCheckKind, Namespace: key.Namespace, Name: key.Name})
 		},
 	}, req, r.reconcile)
@@ -81,7 +82,7 @@ func (r *GateCheckReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 
 func (r *GateCheckReconciler) reconcile(ctx context.Context, gc *statsigv1alpha1.GateCheck, w *progressWatch) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(gc)
-	creds, credErr := r.Credentials.Resolve(ctx, gc.Namespace, credentials.LocalRef(gc.Namespace, gc.Spec.SecretRef))
+	creds, credErr := r.Credentials.ResolveFor(ctx, credentialsUser(gateCheckKind, key), gc.Namespace, credentials.LocalRef(gc.Namespace, gc.Spec.SecretRef))
 	in := refreshInput(gc.Generation, gc.Annotations, &gc.Status.CommonStatus, creds, interval(r.Interval, gc.Spec.RefreshIntervalSeconds))
 	in.Group = batchGroup(creds, gc.Spec.User, gc.Spec.LogExposures)
 	if due, wait := r.Tracker.Due(key, in); !due {

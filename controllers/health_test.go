@@ -129,7 +129,7 @@ func TestKstatusDailyReportExport(t *testing.T) {
 	h.fake.ClearFaults()
 	// The date waits out its backoff on the injected clock.
 	g.Eventually(func() map[string]statsigv1alpha1.DatePhase {
-		dreEnvFor(t).clock.Step(10 * time.Minute)
+		h.export.clock.Step(10 * time.Minute)
 		return h.phases("exposures")()
 	}, wait, poll).Should(Equal(map[string]statsigv1alpha1.DatePhase{"2026-11-09": exported}))
 	g.Eventually(health, wait, poll).Should(Equal(current))

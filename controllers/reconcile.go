@@ -145,3 +145,9 @@ func requeue(after time.Duration, err error) (ctrl.Result, error) {
 	}
 	return ctrl.Result{RequeueAfter: after}, nil
 }
+
+// credentialsUser names a resource to the credentials resolver, which keeps a copy of a Secret only
+// while some resource reads it.
+func credentialsUser(kind string, key types.NamespacedName) string {
+	return kind + "/" + key.String()
+}

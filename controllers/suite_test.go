@@ -11,6 +11,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -21,11 +22,13 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
@@ -85,6 +88,18 @@ type harness struct {
 	// statsigOptions adjust the Statsig client options; progress how a long sync shows.
 	statsigOptions []func(*statsig.Options)
 	progress       ProgressOptions
+	// controllers are the reconcilers the harness's manager runs; every kind unless a test asks
+	// for fewer (withControllers).
+	controllers []func(ctrl.Manager, *harness) error
+	// export is the DailyReportExport environment; rolloutClock the snapshot rollouts' clock of the
+	// manager started last.
+	export       *dreEnv
+	rolloutClock *clocktesting.FakeClock
+}
+
+// withControllers runs only the given reconcilers (setupGateChecks, setupSnapshots, setupExports).
+func withControllers(setups ...func(ctrl.Manager, *harness) error) harnessOption {
+	return func(h *harness) { h.controllers = setups }
 }
 
 type harnessOption func(*harness)
@@ -115,6 +130,9 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		ns:     fmt.Sprintf("t%d-%s", nsCounter.Add(1), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))),
 		fake:   statsigtest.New(t),
 		writes: &writeCounter{},
+		// Every kind, as the operator runs them.
+		controllers: []func(ctrl.Manager, *harness) error{setupGateChecks, setupSnapshots, setupExports},
+		export:      &dreEnv{clock: clocktesting.NewFakeClock(dreStart), allowFile: true},
 	}
 	if len(h.ns) > 63 {
 		h.ns = strings.TrimRight(h.ns[:63], "-")
@@ -182,7 +200,7 @@ func (h *harness) startManager() {
 		Interval:    func(s int32) time.Duration { return time.Duration(s) * timeScale },
 		Progress:    h.progress,
 	}
-	for _, setup := range testControllers {
+	for _, setup := range h.controllers {
 		if err := setup(mgr, h); err != nil {
 			t.Fatal(err)
 		}
@@ -215,10 +233,6 @@ func fastTracker() *refresh.Tracker {
 	t.BaseBackoff, t.MaxBackoff = 100*time.Millisecond, time.Second
 	return t
 }
-
-// testControllers holds one setup per kind; each kind's test file appends its own in init, so
-// that every harness runs every controller (as the operator does) and no shared list is edited.
-var testControllers []func(mgr ctrl.Manager, h *harness) error
 
 // writeCounter counts the manager's writes to the API server by kind and verb.
 type writeCounter struct {
@@ -408,4 +422,48 @@ type noWatch struct{ client.Client }
 
 func (noWatch) Watch(context.Context, client.ObjectList, ...client.ListOption) (watch.Interface, error) {
 	return nil, fmt.Errorf("watch is not supported")
+}
+
+// eventuallyCached waits until the manager's cache holds a version of obj for which ok is true (ok
+// reads obj, which is refreshed from the cache on each poll).
+func (h *harness) eventuallyCached(g Gomega, obj client.Object, ok func() bool) {
+	g.Eventually(func() bool {
+		return h.cached.Get(context.Background(), client.ObjectKeyFromObject(obj), obj) == nil && ok()
+	}, 10*time.Second, 20*time.Millisecond).Should(BeTrue())
+}
+
+// eventuallySyncs waits until n more syncs of kind have succeeded, and returns how many did.
+func (h *harness) eventuallySyncs(g Gomega, kind string, n int) float64 {
+	start := testutil.ToFloat64(metrics.Syncs.WithLabelValues(kind, "success"))
+	var done float64
+	g.Eventually(func() float64 {
+		done = testutil.ToFloat64(metrics.Syncs.WithLabelValues(kind, "success")) - start
+		return done
+	}, 60*time.Second, 50*time.Millisecond).Should(BeNumerically(">=", n))
+	return done
+}
+
+// reconcileCount is controller-runtime's count of successful reconciles of a controller (tests run
+// one at a time, and each stops its manager when it ends).
+func reconcileCount(controller string) float64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		return 0
+	}
+	var n float64
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["controller"] == controller && labels["result"] != "error" {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }
