@@ -11,7 +11,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
@@ -432,37 +431,52 @@ func (h *harness) eventuallyCached(g Gomega, obj client.Object, ok func() bool) 
 	}, 10*time.Second, 20*time.Millisecond).Should(BeTrue())
 }
 
-// eventuallySyncs waits until n more syncs of kind have succeeded, and returns how many did.
+// eventuallySyncs waits until n more syncs of kind have run (whatever their result), and returns
+// how many did.
 func (h *harness) eventuallySyncs(g Gomega, kind string, n int) float64 {
-	start := testutil.ToFloat64(metrics.Syncs.WithLabelValues(kind, "success"))
+	start := counterSum("statsig_operator_syncs_total", "kind", kind)
 	var done float64
 	g.Eventually(func() float64 {
-		done = testutil.ToFloat64(metrics.Syncs.WithLabelValues(kind, "success")) - start
+		done = counterSum("statsig_operator_syncs_total", "kind", kind) - start
 		return done
 	}, 60*time.Second, 50*time.Millisecond).Should(BeNumerically(">=", n))
 	return done
 }
 
-// reconcileCount is controller-runtime's count of successful reconciles of a controller (tests run
-// one at a time, and each stops its manager when it ends).
+// reconcileCount is controller-runtime's count of reconciles of a controller that did not fail
+// (tests run one at a time, and each stops its manager when it ends).
 func reconcileCount(controller string) float64 {
+	return counterSum("controller_runtime_reconcile_total", "controller", controller) -
+		counterSumWhere("controller_runtime_reconcile_total", map[string]string{"controller": controller, "result": "error"})
+}
+
+// counterSum adds up the series of a counter whose label has the value.
+func counterSum(name, label, value string) float64 {
+	return counterSumWhere(name, map[string]string{label: value})
+}
+
+func counterSumWhere(name string, match map[string]string) float64 {
 	families, err := ctrlmetrics.Registry.Gather()
 	if err != nil {
 		return 0
 	}
 	var n float64
 	for _, f := range families {
-		if f.GetName() != "controller_runtime_reconcile_total" {
+		if f.GetName() != name {
 			continue
 		}
+	series:
 		for _, m := range f.GetMetric() {
 			labels := map[string]string{}
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["controller"] == controller && labels["result"] != "error" {
-				n += m.GetCounter().GetValue()
+			for k, v := range match {
+				if labels[k] != v {
+					continue series
+				}
 			}
+			n += m.GetCounter().GetValue()
 		}
 	}
 	return n
