@@ -65,11 +65,11 @@ func MarkSynced(s *statsigv1alpha1.CommonStatus, generation int64, now time.Time
 	s.LastSyncTime = &t
 	meta.SetStatusCondition(&s.Conditions, metav1.Condition{
 		Type: statsigv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: statsigv1alpha1.ReasonSynced,
-		Message: message, ObservedGeneration: generation,
+		Message: message, ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(now),
 	})
 	meta.SetStatusCondition(&s.Conditions, metav1.Condition{
 		Type: statsigv1alpha1.ConditionStale, Status: metav1.ConditionFalse, Reason: statsigv1alpha1.ReasonSynced,
-		Message: "Output is from the last sync", ObservedGeneration: generation,
+		Message: "Output is from the last sync", ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(now),
 	})
 	SetHealth(&s.Conditions, generation, nil, now)
 }
@@ -82,7 +82,7 @@ func MarkFailed(s *statsigv1alpha1.CommonStatus, generation int64, now time.Time
 	s.ObservedGeneration = generation
 	meta.SetStatusCondition(&s.Conditions, metav1.Condition{
 		Type: statsigv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: f.Reason,
-		Message: f.Message, ObservedGeneration: generation,
+		Message: f.Message, ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(now),
 	})
 	since := FailingSince(s.Conditions, now)
 	msg := fmt.Sprintf("Syncs failing since %s; ", since.UTC().Format(time.RFC3339))
@@ -93,7 +93,7 @@ func MarkFailed(s *statsigv1alpha1.CommonStatus, generation int64, now time.Time
 	}
 	meta.SetStatusCondition(&s.Conditions, metav1.Condition{
 		Type: statsigv1alpha1.ConditionStale, Status: metav1.ConditionTrue, Reason: statsigv1alpha1.ReasonSyncFailing,
-		Message: msg, ObservedGeneration: generation,
+		Message: msg, ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(now),
 	})
 	SetHealth(&s.Conditions, generation, f, since)
 }
@@ -125,13 +125,13 @@ func SetHealth(conds *[]metav1.Condition, generation int64, f *Failure, since ti
 		meta.RemoveStatusCondition(conds, statsigv1alpha1.ConditionReconciling)
 		meta.SetStatusCondition(conds, metav1.Condition{
 			Type: statsigv1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: f.Reason,
-			Message: f.Message, ObservedGeneration: generation,
+			Message: f.Message, ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(since),
 		})
 	default:
 		meta.RemoveStatusCondition(conds, statsigv1alpha1.ConditionStalled)
 		meta.SetStatusCondition(conds, metav1.Condition{
 			Type: statsigv1alpha1.ConditionReconciling, Status: metav1.ConditionTrue,
-			Reason: statsigv1alpha1.ReasonProgressingWithRetry, ObservedGeneration: generation,
+			Reason: statsigv1alpha1.ReasonProgressingWithRetry, ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(since),
 			Message: fmt.Sprintf("Retrying after %s, failing since %s", f.Reason, since.UTC().Format(time.RFC3339)),
 		})
 	}
@@ -142,7 +142,7 @@ func SetHealth(conds *[]metav1.Condition, generation int64, f *Failure, since ti
 func Progressing(generation int64, waitingFor string, since time.Time) metav1.Condition {
 	return metav1.Condition{
 		Type: statsigv1alpha1.ConditionReconciling, Status: metav1.ConditionTrue,
-		Reason: statsigv1alpha1.ReasonProgressing, ObservedGeneration: generation,
+		Reason: statsigv1alpha1.ReasonProgressing, ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(since),
 		Message: fmt.Sprintf("%s since %s", waitingFor, since.UTC().Format(time.RFC3339)),
 	}
 }
