@@ -28,7 +28,8 @@ func setupSnapshots(mgr ctrl.Manager, opts *options.Options, s *shared) error {
 			Tracker:                 refresh.NewTracker(s.Clock),
 			Events:                  mgr.GetEventRecorder("statsig-operator"),
 			Clock:                   s.Clock,
-			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+			Triggers:                s.Triggers,
+			MaxConcurrentReconciles: opts.MaxConcurrentSyncs,
 		}
 	}
 	if err := (&controllers.ConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, s.DefaultSecret); err != nil {

@@ -22,7 +22,8 @@ func setupGateCheck(mgr ctrl.Manager, opts *options.Options, s *shared) error {
 		Tracker:                 refresh.NewTracker(s.Clock),
 		Events:                  mgr.GetEventRecorder("statsig-operator"),
 		Clock:                   s.Clock,
-		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+		Triggers:                s.Triggers,
+		MaxConcurrentReconciles: opts.MaxConcurrentSyncs,
 	}).SetupWithManager(mgr, s.DefaultSecret); err != nil {
 		return fmt.Errorf("set up GateCheck controller: %w", err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/configmap"
 	"github.com/statsig-operator/statsig-operator/internal/credentials"
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
+	"github.com/statsig-operator/statsig-operator/internal/ownwrites"
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
 )
 
@@ -40,6 +41,8 @@ type ClusterConfigSnapshotReconciler struct {
 	// WatchNamespaces limits the namespaces written to those the operator watches (--watch-namespaces);
 	// empty means all.
 	WatchNamespaces []string
+
+	reads *ownwrites.Reader
 }
 
 // +kubebuilder:rbac:groups=statsig-operator.io,resources=clusterconfigsnapshots,verbs=get;list;watch
@@ -47,19 +50,20 @@ type ClusterConfigSnapshotReconciler struct {
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
-// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile syncs one ClusterConfigSnapshot.
 func (r *ClusterConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return reconcileShape(ctx, kindShape[*statsigv1alpha1.ClusterConfigSnapshot]{
-		kind: clusterConfigSnapshotKind, reader: r.Client, writer: r.Client, events: r.Events, progress: r.Progress,
+		kind: clusterConfigSnapshotKind, reader: r.reads.Get, wrote: r.reads.Wrote, writer: r.Client, events: r.Events, progress: r.Progress,
 		newObj: func() *statsigv1alpha1.ClusterConfigSnapshot { return &statsigv1alpha1.ClusterConfigSnapshot{} },
 		common: func(ccs *statsigv1alpha1.ClusterConfigSnapshot) *statsigv1alpha1.CommonStatus {
 			return &ccs.Status.CommonStatus
 		},
 		suspend: func(ccs *statsigv1alpha1.ClusterConfigSnapshot) bool { return ccs.Spec.Suspend },
 		forget: func(key types.NamespacedName) {
+			r.reads.Forget(key)
 			r.Tracker.Forget(key)
 			r.Outputs.Forget(key)
 			r.Credentials.Forget(credentialsUser(clusterConfigSnapshotKind, key))
@@ -74,6 +78,7 @@ func (r *ClusterConfigSnapshotReconciler) reconcile(ctx context.Context, ccs *st
 	creds, credErr := r.Credentials.ResolveFor(ctx, credentialsUser(clusterConfigSnapshotKind, key), "", secretRef(ccs.Spec.SecretRef))
 	in := refreshInput(ccs.Generation, ccs.Annotations, &st.CommonStatus, creds, interval(r.Interval, ccs.Spec.RefreshIntervalSeconds))
 	in.Group = batchGroup(creds, ccs.Spec.User, ccs.Spec.LogExposures)
+	in.Triggered = r.triggered.Take(key)
 	due, wait := r.Tracker.Due(key, in)
 	if !due {
 		// Namespaces come and go between refreshes: write the last good content to those that
@@ -136,7 +141,8 @@ func (r *ClusterConfigSnapshotReconciler) sync(ctx context.Context, ccs *statsig
 	// The content counts as written unless it reached no namespace while some were selected.
 	if st.Namespaces > 0 || len(namespaces) == 0 {
 		contentEvent(r.Events, ccs, st.ContentHash, hash, count)
-		st.ContentHash, st.Entities = hash, int32(count)
+		setContent(&st.SnapshotStatus, hash, r.Clock.Now())
+		st.Entities = int32(count)
 		metrics.SnapshotEntities.WithLabelValues(clusterConfigSnapshotKind, "", ccs.Name).Set(float64(count))
 	}
 	return f, nil
@@ -339,6 +345,13 @@ func secretRef(ref *statsigv1alpha1.SecretReference) *types.NamespacedName {
 // only), the ConfigMaps they own in any namespace, the Secrets they read, and Namespaces, whose
 // creation and label changes move the ConfigMap in or out.
 func (r *ClusterConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, defaultSecret types.NamespacedName) error {
+	r.reads = &ownwrites.Reader{Cache: r.Client, Live: mgr.GetAPIReader()}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.ClusterConfigSnapshot{}, rolloutTargetIndex,
+		func(o client.Object) []string {
+			return rolloutTargetKeys(o.(*statsigv1alpha1.ClusterConfigSnapshot).Spec.RolloutTargets)
+		}); err != nil {
+		return fmt.Errorf("index ClusterConfigSnapshots by rollout target: %w", err)
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.ClusterConfigSnapshot{}, secretIndex,
 		func(o client.Object) []string {
 			if ref := secretRef(o.(*statsigv1alpha1.ClusterConfigSnapshot).Spec.SecretRef); ref != nil {
@@ -354,12 +367,17 @@ func (r *ClusterConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, def
 				(e.ObjectOld.GetDeletionTimestamp() == nil) != (e.ObjectNew.GetDeletionTimestamp() == nil)
 		},
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.ClusterConfigSnapshot{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.ClusterConfigSnapshotList{}))).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.all), builder.WithPredicates(namespaceChanged)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.all), builder.WithPredicates(namespaceChanged))
+	watchRolloutTargets(b, r.Client, &statsigv1alpha1.ClusterConfigSnapshotList{}, false)
+	if r.Triggers != nil {
+		r.triggered = r.Triggers.Subscribe(clusterConfigSnapshotKind, clusterConfigSnapshotUses(r.Client))
+		b = b.WatchesRawSource(r.triggered.Source())
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("clusterconfigsnapshot").
 		Complete(r)
 }

@@ -31,16 +31,26 @@ import (
 
 var updateGolden = flag.Bool("update-golden", false, "rewrite the golden files under testdata/")
 
+// rolloutClock is the rollout clock of the harness's manager: tests step it past the
+// one-rollout-per-minute limit instead of waiting a real minute.
+func rolloutClock(h *harness) *clocktesting.FakeClock { return h.rolloutClock }
+
 // setupSnapshots runs the ConfigSnapshot and ClusterConfigSnapshot reconcilers in a test's manager.
-// Their rollouts run on a fake clock (h.rolloutClock) that tests step past the one-rollout-per-minute
-// limit instead of waiting a real minute; everything else runs on real (scaled) time.
+// Their rollouts run on a fake clock (h.rolloutClock); everything else runs on real (scaled) time.
 func setupSnapshots(mgr ctrl.Manager, h *harness) error {
 	clk := clocktesting.NewFakeClock(time.Now())
 	h.rolloutClock = clk
 	roller := &rollout.Roller{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: clk}
+	if d, ok := rolloutIntervals.Load(h); ok {
+		roller.Clock, roller.MinInterval = clock.RealClock{}, d.(time.Duration)
+	}
+	c := mgr.GetClient()
+	if _, ok := laggingCaches.Load(h); ok {
+		c = newLaggingClient(c)
+	}
 	deps := func() SnapshotDeps {
 		return SnapshotDeps{
-			Client:                  mgr.GetClient(),
+			Client:                  c,
 			Credentials:             h.deps.Credentials,
 			Statsig:                 SnapshotClientFor(h.deps.Clients),
 			ConfigMaps:              h.deps.ConfigMaps,
@@ -50,8 +60,9 @@ func setupSnapshots(mgr ctrl.Manager, h *harness) error {
 			Events:                  h.deps.Events,
 			Clock:                   clock.RealClock{},
 			Interval:                h.deps.Interval,
-			Progress:                h.deps.Progress,
 			MaxConcurrentReconciles: 4,
+			Triggers:                h.deps.Triggers,
+			Progress:                h.deps.Progress,
 		}
 	}
 	if err := (&ConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, h.defaultSecret); err != nil {
@@ -407,13 +418,13 @@ func TestConfigSnapshotRollsTargetOnlyOnChange(t *testing.T) {
 	h.fake.SetConfig("checkout_settings", map[string]any{"max_items": 5})
 	h.serverSecret("statsig")
 	h.deployment("checkout-api")
-	before := h.getDeployment("checkout-api")
 	// Refreshes every 30 s (scaled: 300 ms), so unchanged refreshes keep coming.
 	h.configSnapshot("checkout", snapConfigs("checkout_settings"), snapRefresh(30), snapRollout("Deployment", "checkout-api"))
 	g.Eventually(h.csReady("checkout"), wait, poll).Should(Equal("True"))
-	g.Eventually(func() string {
-		return conditionReason(h.getCS("checkout").Status.Conditions, statsigv1alpha1.ConditionRolledOut)
-	}, wait, poll).Should(Equal("True"))
+	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonRolloutInProgress), "RolledOut waits for the pods")
+	h.completeRollout(g, "checkout-api")
+	before := h.getDeployment("checkout-api")
+	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal("True"))
 
 	// The first sync and unchanged refreshes roll nothing.
 	calls := h.fake.Count(statsig.EndpointGetConfig)
@@ -459,7 +470,9 @@ func TestConfigSnapshotRollsTargetOnlyOnChange(t *testing.T) {
 	g.Consistently(func() int64 { return h.getDeployment("checkout-api").Generation }, time.Second, 50*time.Millisecond).Should(Equal(before.Generation + 2))
 	g.Expect(templateWithout(h.getDeployment("checkout-api"))).To(Equal(before.Spec))
 	g.Expect(len(h.events(statsigv1alpha1.ReasonRolledOut))).To(Equal(2))
-	g.Expect(conditionReason(h.getCS("checkout").Status.Conditions, statsigv1alpha1.ConditionRolledOut)).To(Equal("True"))
+	g.Expect(h.rolledOut("checkout")()).To(Equal(statsigv1alpha1.ReasonRolloutInProgress))
+	h.completeRollout(g, "checkout-api")
+	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal("True"))
 	st := h.getCS("checkout").Status.Rollouts
 	g.Expect(st).To(ConsistOf(And(HaveField("Kind", "Deployment"), HaveField("Name", "checkout-api"), HaveField("Hash", latest))))
 }

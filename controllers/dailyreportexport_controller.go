@@ -114,7 +114,7 @@ func (r *DailyReportExportReconciler) Reconcile(ctx context.Context, req ctrl.Re
 		// Read live, not from the cache: the ledger and lastScheduleTime must be the ones the
 		// previous reconcile wrote, or a run could start twice. Reconciles of this kind are rare (a
 		// schedule, a date's retry), so the extra read costs little.
-		reader: r.APIReader,
+		reader: getFrom(r.APIReader),
 		newObj: func() *statsigv1alpha1.DailyReportExport { return &statsigv1alpha1.DailyReportExport{} },
 		common: func(dre *statsigv1alpha1.DailyReportExport) *statsigv1alpha1.CommonStatus {
 			return &dre.Status.CommonStatus

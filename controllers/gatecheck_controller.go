@@ -28,6 +28,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
 	"github.com/statsig-operator/statsig-operator/internal/refresh"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
+	"github.com/statsig-operator/statsig-operator/internal/trigger"
 )
 
 const gateCheckKind = "GateCheck"
@@ -55,6 +56,9 @@ type GateCheckReconciler struct {
 	Interval func(seconds int32) time.Duration
 	// Progress sizes how a long sync shows in Reconciling.
 	Progress ProgressOptions
+	// Triggers, when set, lets WebhookReceivers sync GateChecks at once.
+	Triggers  *trigger.Hub
+	triggered *trigger.Subscription
 }
 
 // +kubebuilder:rbac:groups=statsig-operator.io,resources=gatechecks,verbs=get;list;watch
@@ -67,7 +71,7 @@ type GateCheckReconciler struct {
 // Reconcile syncs one GateCheck.
 func (r *GateCheckReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	return reconcileShape(ctx, kindShape[*statsigv1alpha1.GateCheck]{
-		kind: gateCheckKind, reader: r.Client, writer: r.Client, events: r.Events, progress: r.Progress,
+		kind: gateCheckKind, reader: getFrom(r.Client), writer: r.Client, events: r.Events, progress: r.Progress,
 		newObj:  func() *statsigv1alpha1.GateCheck { return &statsigv1alpha1.GateCheck{} },
 		common:  func(gc *statsigv1alpha1.GateCheck) *statsigv1alpha1.CommonStatus { return &gc.Status.CommonStatus },
 		suspend: func(gc *statsigv1alpha1.GateCheck) bool { return gc.Spec.Suspend },
@@ -85,6 +89,7 @@ func (r *GateCheckReconciler) reconcile(ctx context.Context, gc *statsigv1alpha1
 	creds, credErr := r.Credentials.ResolveFor(ctx, credentialsUser(gateCheckKind, key), gc.Namespace, credentials.LocalRef(gc.Namespace, gc.Spec.SecretRef))
 	in := refreshInput(gc.Generation, gc.Annotations, &gc.Status.CommonStatus, creds, interval(r.Interval, gc.Spec.RefreshIntervalSeconds))
 	in.Group = batchGroup(creds, gc.Spec.User, gc.Spec.LogExposures)
+	in.Triggered = r.triggered.Take(key)
 	if due, wait := r.Tracker.Due(key, in); !due {
 		// Not time to call Statsig: keep the last good output in place (repairs an edited or
 		// deleted ConfigMap).
@@ -297,13 +302,17 @@ func (r *GateCheckReconciler) SetupWithManager(mgr ctrl.Manager, defaultSecret t
 		}); err != nil {
 		return fmt.Errorf("index GateChecks by Secret: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.GateCheck{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.GateCheckList{}))).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(forDefaultSecretUsers(r.Client, &statsigv1alpha1.GateCheckList{}, defaultSecret)),
-			builder.WithPredicates(labelsChanged)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+			builder.WithPredicates(labelsChanged))
+	if r.Triggers != nil {
+		r.triggered = r.Triggers.Subscribe(gateCheckKind, gateCheckUses(r.Client))
+		b = b.WatchesRawSource(r.triggered.Source())
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("gatecheck").
 		Complete(r)
 }

@@ -38,6 +38,7 @@ func setupGateChecks(mgr ctrl.Manager, h *harness) error {
 		Clock:                   clock.RealClock{},
 		Interval:                h.deps.Interval,
 		Progress:                h.deps.Progress,
+		Triggers:                h.deps.Triggers,
 		MaxConcurrentReconciles: 16,
 	}).SetupWithManager(mgr, h.defaultSecret)
 }

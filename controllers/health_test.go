@@ -211,3 +211,17 @@ func TestHungStatsigShowsReconciling(t *testing.T) {
 	}, 20*time.Second, poll).Should(Succeed())
 	t.Logf("requested-at echoed, Ready=False StatsigUnavailable %s after the requested sync of a hung call", time.Since(start).Round(10*time.Millisecond))
 }
+
+// TestKstatusWebhookReceiver: Current while listening, Failed when its Secret has no signing secret.
+func TestKstatusWebhookReceiver(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.projectSecret("statsig", signingSecret)
+	h.webhookReceiver("listening", "statsig")
+	g.Eventually(healthOf("WebhookReceiver", types.NamespacedName{Namespace: h.ns, Name: "listening"}), wait, poll).Should(Equal(current))
+
+	h.serverSecret("plain")
+	h.webhookReceiver("unsigned", "plain")
+	g.Eventually(healthOf("WebhookReceiver", types.NamespacedName{Namespace: h.ns, Name: "unsigned"}), wait, poll).Should(
+		Equal(stalled(statsigv1alpha1.ReasonSecretNotFound)))
+}

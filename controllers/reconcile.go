@@ -24,7 +24,10 @@ import (
 type kindShape[T client.Object] struct {
 	kind string
 	// reader reads the object (the cache, or the API server for a kind that must read its own writes).
-	reader client.Reader
+	reader getFunc
+	// wrote, when set, learns the resourceVersion of each status patch (a reader that must never
+	// serve a copy older than the reconciler's own last write).
+	wrote func(key types.NamespacedName, resourceVersion string)
 	// writer patches status.
 	writer client.Client
 	events eventRecorder
@@ -45,7 +48,7 @@ type kindShape[T client.Object] struct {
 func reconcileShape[T client.Object](ctx context.Context, k kindShape[T], req ctrl.Request,
 	sync func(ctx context.Context, obj T, w *progressWatch) (ctrl.Result, error)) (ctrl.Result, error) {
 	obj := k.newObj()
-	if err := k.reader.Get(ctx, req.NamespacedName, obj); err != nil {
+	if err := k.reader(ctx, req.NamespacedName, obj); err != nil {
 		if client.IgnoreNotFound(err) == nil {
 			k.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
@@ -81,6 +84,9 @@ func finish[T client.Object](ctx context.Context, k kindShape[T], before, after 
 			err = errors.Join(err, fmt.Errorf("patch status: %w", perr))
 		} else if perr == nil {
 			readyEvent(k.events, after, k.common(before).Conditions, k.common(after).Conditions)
+			if k.wrote != nil && after.GetResourceVersion() != before.GetResourceVersion() {
+				k.wrote(client.ObjectKeyFromObject(after), after.GetResourceVersion())
+			}
 		}
 	}
 	if err != nil {
@@ -150,4 +156,14 @@ func requeue(after time.Duration, err error) (ctrl.Result, error) {
 // while some resource reads it.
 func credentialsUser(kind string, key types.NamespacedName) string {
 	return kind + "/" + key.String()
+}
+
+// getFunc reads one object.
+type getFunc func(ctx context.Context, key types.NamespacedName, obj client.Object) error
+
+// getFrom reads through a client.Reader.
+func getFrom(c client.Reader) getFunc {
+	return func(ctx context.Context, key types.NamespacedName, obj client.Object) error {
+		return c.Get(ctx, key, obj)
+	}
 }

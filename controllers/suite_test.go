@@ -38,6 +38,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
+	"github.com/statsig-operator/statsig-operator/internal/trigger"
 )
 
 var (
@@ -130,7 +131,7 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		fake:   statsigtest.New(t),
 		writes: &writeCounter{},
 		// Every kind, as the operator runs them.
-		controllers: []func(ctrl.Manager, *harness) error{setupGateChecks, setupSnapshots, setupExports},
+		controllers: []func(ctrl.Manager, *harness) error{setupGateChecks, setupSnapshots, setupExports, setupWebhookReceivers},
 		export:      &dreEnv{clock: clocktesting.NewFakeClock(dreStart), allowFile: true},
 	}
 	if len(h.ns) > 63 {
@@ -198,6 +199,7 @@ func (h *harness) startManager() {
 		Events:      mgr.GetEventRecorder("statsig-operator"),
 		Interval:    func(s int32) time.Duration { return time.Duration(s) * timeScale },
 		Progress:    h.progress,
+		Triggers:    &trigger.Hub{},
 	}
 	for _, setup := range h.controllers {
 		if err := setup(mgr, h); err != nil {
@@ -224,6 +226,8 @@ type testDeps struct {
 	Events      eventRecorder
 	Interval    func(int32) time.Duration
 	Progress    ProgressOptions
+	// Triggers is shared by the controllers a WebhookReceiver triggers.
+	Triggers *trigger.Hub
 }
 
 // fastTracker is a refresh tracker with test-sized backoff.

@@ -41,7 +41,8 @@ const (
 	ConditionReady = "Ready"
 	// ConditionStale is True while the output is the last good one rather than a fresh one.
 	ConditionStale = "Stale"
-	// ConditionRolledOut reports whether rollout targets were rolled to the current content.
+	// ConditionRolledOut is True when every rollout target runs pods started from the current
+	// content.
 	ConditionRolledOut = "RolledOut"
 	// ConditionReconciling is kstatus's condition: True while a sync or an export is under way and
 	// has not finished, or is being retried after a failure that retrying can fix. Its message says
@@ -74,6 +75,9 @@ const (
 	ReasonTargetNotFound        = "TargetNotFound"
 	ReasonRolledOut             = "RolledOut"
 	ReasonRolloutPending        = "RolloutPending"
+	// ReasonRolloutInProgress: a target was set to the current content and its new pods are not
+	// all available yet.
+	ReasonRolloutInProgress = "RolloutInProgress"
 	// ReasonProgressing (Reconciling=True): a sync or an export is running and waits for an answer.
 	ReasonProgressing = "Progressing"
 	// ReasonProgressingWithRetry (Reconciling=True): the last attempt failed in a way a retry can

@@ -69,6 +69,7 @@ func TestSamplesAreAccepted(t *testing.T) {
 	g.Expect(kinds).To(HaveKey("ConfigSnapshot"))
 	g.Expect(kinds).To(HaveKey("ClusterConfigSnapshot"))
 	g.Expect(kinds).To(HaveKey("DailyReportExport"))
+	g.Expect(kinds).To(HaveKey("WebhookReceiver"))
 }
 
 func TestSchemaDefaults(t *testing.T) {
@@ -85,6 +86,11 @@ func TestSchemaDefaults(t *testing.T) {
 	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cs), cs)).To(Succeed())
 	g.Expect(field(cs, "spec", "target", "format")).To(Equal("Files"))
 	g.Expect(field(cs, "spec", "refreshIntervalSeconds")).To(BeEquivalentTo(300))
+
+	whr := with(validWebhookReceiver(), set("spec.catchUp", map[string]any{}))
+	g.Expect(k8s.Create(ctx, whr)).To(Succeed())
+	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(whr), whr)).To(Succeed())
+	g.Expect(field(whr, "spec", "catchUp", "intervalSeconds")).To(BeEquivalentTo(60))
 
 	dre := validDailyReportExport()
 	g.Expect(k8s.Create(ctx, dre)).To(Succeed())
@@ -202,6 +208,9 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"customID value over 1024", with(validGateCheck(), set("spec.user.customIDs", map[string]any{"companyID": strings.Repeat("c", 1025)})), []string{"spec.user.customIDs", "1024"}},
 		{"more than 64 customIDs", with(validGateCheck(), set("spec.user.customIDs", customIDs(65))), []string{"spec.user.customIDs", "64"}},
 		{"startDate over 10", with(validDailyReportExport(), set("spec.startDate", "2026-11-01T00:00:00Z")), []string{"spec.startDate"}},
+		{"receiver without secretRef", with(validWebhookReceiver(), del("spec.secretRef")), []string{"spec.secretRef", "Required"}},
+		{"receiver secretRef with namespace", with(validWebhookReceiver(), set("spec.secretRef.namespace", "x")), []string{"spec.secretRef", "not allowed"}},
+		{"catch-up under 30s", with(validWebhookReceiver(), set("spec.catchUp.intervalSeconds", int64(10))), []string{"spec.catchUp.intervalSeconds", "30"}},
 	}
 	if len(cases) < 70 {
 		t.Fatalf("the table must hold at least 70 invalid specs, has %d", len(cases))
@@ -275,6 +284,17 @@ spec:
   target:
     configMapName: flags
     namespaceSelector: {matchLabels: {flags: "on"}}
+`)
+}
+
+func validWebhookReceiver() *unstructured.Unstructured {
+	return obj(`
+apiVersion: statsig-operator.io/v1alpha1
+kind: WebhookReceiver
+metadata: {generateName: whr-, namespace: validation}
+spec:
+  secretRef: {name: statsig}
+  catchUp: {intervalSeconds: 60}
 `)
 }
 
@@ -379,7 +399,7 @@ func TestNamesResolve(t *testing.T) {
 			}
 		}
 	}
-	g.Expect(ours).To(HaveLen(4))
+	g.Expect(ours).To(HaveLen(5))
 	for kind, shorts := range ours {
 		g.Expect(shorts).NotTo(BeEmpty(), kind)
 		for _, s := range shorts {
