@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
@@ -59,12 +60,15 @@ func run(opts *options.Options) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
+		Metrics:                 metricsOptions(opts),
 		HealthProbeBindAddress:  opts.ProbeAddr,
 		LeaderElection:          opts.LeaderElect,
 		LeaderElectionID:        "statsig-operator.statsig-operator.io",
 		LeaderElectionNamespace: opts.LeaderElectNamespace,
-		Cache:                   cacheOptions(opts),
+		// A stopping leader gives the lease up at once, so that a rollout of the operator does not
+		// wait out the lease; safe because the process exits right after the manager stops.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cacheOptions(opts),
 		Client: client.Options{Cache: &client.CacheOptions{
 			// Secrets are read straight from the API server and never cached whole.
 			DisableFor: []client.Object{&corev1.Secret{}},
@@ -84,6 +88,22 @@ func run(opts *options.Options) error {
 	}
 	log.Info("Starting manager", "statsigAPIURL", opts.StatsigAPIURL, "watchNamespaces", opts.WatchNamespaceList())
 	return mgr.Start(ctrl.SetupSignalHandler())
+}
+
+// The metrics filter asks the API server who a scraper is and whether it may GET /metrics.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// metricsOptions serves metrics over HTTPS to authenticated and authorized callers only (a
+// ServiceAccount token bound to the statsig-operator-metrics-reader ClusterRole, as Prometheus
+// uses). The certificate is self-signed and made at start; scrapers skip its verification, as
+// with kubebuilder's default. --metrics-secure=false is for local runs on loopback.
+func metricsOptions(opts *options.Options) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: opts.MetricsAddr, SecureServing: opts.MetricsSecure}
+	if opts.MetricsSecure {
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return o
 }
 
 // cacheOptions keeps the cache to what the operator reads: ConfigMaps only when they carry the

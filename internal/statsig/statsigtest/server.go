@@ -103,6 +103,8 @@ type Server struct {
 	keyLeaks    int
 	violations  []string
 	caFile      string
+	audit       []AuditEntry
+	auditShape  AuditShape
 }
 
 // New starts a fake and its download host; both close when the test ends.
