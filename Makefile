@@ -3,6 +3,7 @@
 # Tool and dependency versions: pinned here, and only here.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION    ?= v2.15.0
+HELM_VERSION             ?= v3.22.0
 # The envtest control plane matches the Kubernetes minor of client-go (k8s.io/client-go v0.37).
 ENVTEST_K8S_VERSION      ?= v1.37.2
 ENVTEST_ETCD_VERSION     ?= v3.7.3
@@ -10,6 +11,7 @@ ENVTEST_ETCD_VERSION     ?= v3.7.3
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT  ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+HELM           ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 # Fuzz time per target inside `make test`: short and bounded.
 FUZZTIME ?= 5s
 
@@ -28,8 +30,9 @@ help: ## Show this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate CRDs and RBAC from the markers.
+manifests: controller-gen ## Generate CRDs and RBAC from the markers, into config/ and the Helm chart.
 	$(CONTROLLER_GEN) rbac:roleName=statsig-operator crd:allowDangerousTypes=false webhook paths="./..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	hack/sync-chart.sh
 
 .PHONY: generate
 generate: controller-gen ## Generate deep-copy code from the markers.
@@ -52,15 +55,16 @@ verify: manifests generate fmt ## Fail when anything generated (CRDs, RBAC, deep
 	@stale=$$(git status --porcelain -- api config cmd controllers internal test hack charts); \
 	if [ -n "$$stale" ]; then \
 	  echo "Generated files are stale or unformatted; run 'make manifests generate fmt' and commit:"; \
-	  echo "$$stale"; git --no-pager diff --stat -- api config; exit 1; \
+	  echo "$$stale"; git --no-pager diff --stat -- api config charts; exit 1; \
 	fi
 
 .PHONY: test
 test: verify vet lint test-only ## The whole suite: verify, vet, lint, unit/envtest/e2e tests and short fuzzing.
 
 .PHONY: test-only
-test-only: envtest test-servers cluster-binaries build image test-images ## Run every test (no verify/lint).
+test-only: envtest test-servers cluster-binaries build helm image test-images ## Run every test (no verify/lint).
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_SCRIPT))" \
+	HELM="$(HELM)" \
 	STATSIG_OPERATOR_TEST_SERVERS="$$($(TEST_SERVERS_SCRIPT))" \
 	STATSIG_OPERATOR_BINARY="$(LOCALBIN)/statsig-operator" \
 	STATSIG_OPERATOR_CLUSTER_BINARIES="$$($(CLUSTER_SCRIPT) --no-packages)" \
@@ -78,10 +82,13 @@ fuzz: ## Run every fuzz target for a short, bounded time (FUZZTIME).
 	done
 
 .PHONY: bench
-bench: envtest test-servers ## Run the benchmarks and print their numbers.
+bench: envtest test-servers build ## Measure issue 11's goals (P1-P5) against their peers, 3 runs each, and print the table (~30 min).
+	@command -v aws >/dev/null || { echo "bench: installing the aws CLI (the P5 peer)"; \
+	  apt-get update -qq && apt-get install -y -qq awscli >/dev/null; }
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_SCRIPT))" \
 	STATSIG_OPERATOR_TEST_SERVERS="$$($(TEST_SERVERS_SCRIPT))" \
-	go test ./... -run '^$$' -bench . -benchmem -timeout 60m
+	STATSIG_OPERATOR_BINARY="$(LOCALBIN)/statsig-operator" \
+	go test ./test/bench -run '^$$' -bench '^BenchmarkGoals$$' -benchtime 1x -timeout 90m
 
 ##@ Build
 
@@ -111,6 +118,10 @@ test-images: ## Build the pause and workload images the real-cluster suite (test
 run: manifests envtest build ## Run the operator: against the current kubeconfig cluster, or a local control plane it starts.
 	ENVTEST_ASSETS="$$($(ENVTEST_SCRIPT))" OPERATOR_BINARY="$(LOCALBIN)/statsig-operator" hack/run.sh $(ARGS)
 
+.PHONY: demo
+demo: envtest build ## A demo without a Statsig account: a fake Statsig, a local control plane, the operator and the samples.
+	ENVTEST_ASSETS="$$($(ENVTEST_SCRIPT))" go run ./hack/demo $(DEMO_ARGS) "$(LOCALBIN)/statsig-operator"
+
 ##@ Dependencies
 
 ENVTEST_SCRIPT = hack/envtest-binaries.sh $(ENVTEST_K8S_VERSION) $(ENVTEST_ETCD_VERSION)
@@ -133,6 +144,11 @@ test-servers: ## Build (once) and cache MinIO, fake-gcs-server and Azurite outsi
 controller-gen: $(CONTROLLER_GEN)
 $(CONTROLLER_GEN):
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+.PHONY: helm
+helm: $(HELM) ## Install the pinned helm into bin/ (the chart tests use it).
+$(HELM):
+	$(call go-install-tool,$(HELM),helm.sh/helm/v3/cmd/helm,$(HELM_VERSION))
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT)

@@ -28,7 +28,7 @@ func init() {
 				Tracker:                 refresh.NewTracker(s.Clock),
 				Events:                  mgr.GetEventRecorder("statsig-operator"),
 				Clock:                   s.Clock,
-				MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+				MaxConcurrentReconciles: opts.MaxConcurrentSyncs,
 			}
 		}
 		if err := (&controllers.ConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, s.DefaultSecret); err != nil {

@@ -10,6 +10,7 @@ import (
 	_ "time/tzdata"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -19,9 +20,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
+	"github.com/statsig-operator/statsig-operator/internal/credentials"
 	"github.com/statsig-operator/statsig-operator/internal/options"
 )
 
@@ -57,12 +60,15 @@ func run(opts *options.Options) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
+		Metrics:                 metricsOptions(opts),
 		HealthProbeBindAddress:  opts.ProbeAddr,
 		LeaderElection:          opts.LeaderElect,
 		LeaderElectionID:        "statsig-operator.statsig-operator.io",
 		LeaderElectionNamespace: opts.LeaderElectNamespace,
-		Cache:                   cacheOptions(opts),
+		// A stopping leader gives the lease up at once, so that a rollout of the operator does not
+		// wait out the lease; safe because the process exits right after the manager stops.
+		LeaderElectionReleaseOnCancel: true,
+		Cache:                         cacheOptions(opts),
 		Client: client.Options{Cache: &client.CacheOptions{
 			// Secrets are read straight from the API server and never cached whole.
 			DisableFor: []client.Object{&corev1.Secret{}},
@@ -84,15 +90,38 @@ func run(opts *options.Options) error {
 	return mgr.Start(ctrl.SetupSignalHandler())
 }
 
-// cacheOptions keeps the cache to what the operator owns: ConfigMaps only when they carry the
-// managed-by label, so that unrelated ConfigMaps cost nothing.
+// The metrics filter asks the API server who a scraper is and whether it may GET /metrics.
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+
+// metricsOptions serves metrics over HTTPS to authenticated and authorized callers only (a
+// ServiceAccount token bound to the statsig-operator-metrics-reader ClusterRole, as Prometheus
+// uses). The certificate is self-signed and made at start; scrapers skip its verification, as
+// with kubebuilder's default. --metrics-secure=false is for local runs on loopback.
+func metricsOptions(opts *options.Options) metricsserver.Options {
+	o := metricsserver.Options{BindAddress: opts.MetricsAddr, SecureServing: opts.MetricsSecure}
+	if opts.MetricsSecure {
+		o.FilterProvider = filters.WithAuthenticationAndAuthorization
+	}
+	return o
+}
+
+// cacheOptions keeps the cache to what the operator reads: ConfigMaps only when they carry the
+// managed-by label, so that unrelated ConfigMaps cost nothing; Secrets as metadata reduced to name,
+// namespace and resourceVersion, so that unrelated Secrets cost a few hundred bytes each; and no
+// managed fields or kubectl last-applied copies on anything.
 func cacheOptions(opts *options.Options) cache.Options {
 	co := cache.Options{
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: dropUnusedMetadata,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}: {Label: labels.SelectorFromSet(labels.Set{
-				statsigv1alpha1.LabelManagedBy: statsigv1alpha1.ManagedByValue,
-			})},
+			&corev1.ConfigMap{}: {
+				Label: labels.SelectorFromSet(labels.Set{
+					statsigv1alpha1.LabelManagedBy: statsigv1alpha1.ManagedByValue,
+				}),
+				Transform: dropUnusedMetadata,
+			},
+			// The controllers' Secret watches are metadata-only; this also covers them.
+			&corev1.Secret{}: {Transform: credentials.TransformSecretMetadata()},
 		},
 	}
 	if ns := opts.WatchNamespaceList(); len(ns) > 0 {
@@ -102,4 +131,22 @@ func cacheOptions(opts *options.Options) cache.Options {
 		}
 	}
 	return co
+}
+
+// dropUnusedMetadata strips what the operator never reads from a cached object: managed fields and
+// the kubectl last-applied annotation, which together are often most of a small object.
+func dropUnusedMetadata(in any) (any, error) {
+	in, err := cache.TransformStripManagedFields()(in)
+	if err != nil {
+		return in, err
+	}
+	if obj, ok := in.(metav1.Object); ok {
+		if a := obj.GetAnnotations(); a != nil {
+			if _, ok := a[corev1.LastAppliedConfigAnnotation]; ok {
+				delete(a, corev1.LastAppliedConfigAnnotation)
+				obj.SetAnnotations(a)
+			}
+		}
+	}
+	return in, nil
 }

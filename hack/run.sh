@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 exec go run ./hack/localrun "${OPERATOR_BINARY:?}" \
   --metrics-bind-address="${METRICS_BIND_ADDRESS:-127.0.0.1:8080}" \
+  --metrics-secure=false \
+  --webhook-bind-address="${WEBHOOK_BIND_ADDRESS:-127.0.0.1:9292}" \
   --health-probe-bind-address="${HEALTH_PROBE_BIND_ADDRESS:-127.0.0.1:8081}" \
   --allow-file-destinations \
   ${STATSIG_API_URL:+--statsig-api-url="$STATSIG_API_URL"} \

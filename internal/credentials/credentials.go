@@ -170,3 +170,30 @@ func LocalRef(namespace string, ref *statsigv1alpha1.LocalSecretReference) *type
 	}
 	return &types.NamespacedName{Namespace: namespace, Name: ref.Name}
 }
+
+// TransformSecretMetadata is the cache transform for the Secret metadata the controllers watch to
+// notice a rotated credentials Secret. The operator reads only a Secret's namespace, name and
+// resourceVersion from that cache (which resources read the Secret, and whether it changed since
+// it was last read), yet the watch covers every Secret of the watched namespaces, most of them
+// unrelated: so it keeps just those fields (and the UID) and drops labels, annotations (such as a
+// kubectl last-applied copy), owner references, finalizers and managed fields.
+func TransformSecretMetadata() func(any) (any, error) {
+	return func(in any) (any, error) {
+		obj, ok := in.(metav1.Object)
+		if !ok {
+			return in, nil
+		}
+		kept := metav1.ObjectMeta{Name: obj.GetName(), Namespace: obj.GetNamespace(), UID: obj.GetUID(),
+			ResourceVersion: obj.GetResourceVersion()}
+		switch o := in.(type) {
+		case *metav1.PartialObjectMetadata:
+			o.ObjectMeta = kept
+		case *corev1.Secret:
+			// Typed Secrets are never cached (the client reads them straight from the API server);
+			// should one reach this cache it keeps no data either.
+			o.ObjectMeta = kept
+			o.Data, o.StringData = nil, nil
+		}
+		return in, nil
+	}
+}

@@ -2,6 +2,7 @@ package credentials
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -116,4 +117,30 @@ func TestResolveDefaultSecretNeedsTrust(t *testing.T) {
 	none := &Resolver{Reader: store, Versions: store}
 	_, err = none.Resolve(ctx, "", nil)
 	g.Expect(conditions.Classify(err).Reason).To(Equal(statsigv1alpha1.ReasonCredentialsNotAllowed))
+}
+
+func TestTransformSecretMetadataKeepsOnlyWhatTheOperatorReads(t *testing.T) {
+	g := NewWithT(t)
+	in := &metav1.PartialObjectMetadata{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: "statsig", Namespace: "shop", UID: "u-1", ResourceVersion: "42",
+			Labels:          map[string]string{"app": "shop"},
+			Annotations:     map[string]string{"kubectl.kubernetes.io/last-applied-configuration": strings.Repeat("x", 2048)},
+			OwnerReferences: []metav1.OwnerReference{{Name: "owner"}},
+			Finalizers:      []string{"f"},
+			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "kubectl"}},
+		},
+	}
+	out, err := TransformSecretMetadata()(in)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out.(*metav1.PartialObjectMetadata).ObjectMeta).To(Equal(metav1.ObjectMeta{
+		Name: "statsig", Namespace: "shop", UID: "u-1", ResourceVersion: "42"}))
+	g.Expect(out.(*metav1.PartialObjectMetadata).TypeMeta.Kind).To(Equal("Secret"))
+
+	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s", Labels: map[string]string{"a": "b"}},
+		Data: map[string][]byte{"serverSecretKey": []byte("secret-x")}}
+	out, err = TransformSecretMetadata()(s)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out.(*corev1.Secret).Data).To(BeNil())
+	g.Expect(out.(*corev1.Secret).Labels).To(BeNil())
 }

@@ -31,6 +31,21 @@ func (c *recordCounter) Write(p []byte) (int, error) {
 	c.bytes += int64(len(p))
 	state, has := c.state, c.lineHasData
 	for i := 0; i < len(p); i++ {
+		if state == fieldStart || state == unquoted {
+			// Outside quotes only line breaks matter (and commas, for what a quote means): take
+			// everything up to the next quote a line at a time.
+			end := len(p)
+			if j := bytes.IndexByte(p[i:], '"'); j >= 0 {
+				end = i + j
+			}
+			if end > i {
+				state, has = c.plain(p[i:end], state, has)
+				i = end
+				if i == len(p) {
+					break
+				}
+			}
+		}
 		b := p[i]
 		switch state {
 		case quoted:
@@ -72,6 +87,41 @@ func (c *recordCounter) Write(p []byte) (int, error) {
 	}
 	c.state, c.lineHasData = state, has
 	return len(p), nil
+}
+
+// plain counts the records in seg, which holds no quote and starts outside a quoted field, and
+// returns the state and lineHasData after it. It looks at each line's last bytes only: a line holds
+// data when it has a byte other than CR, and what follows it is at a field start when that byte is
+// a comma.
+func (c *recordCounter) plain(seg []byte, state csvState, has bool) (csvState, bool) {
+	for len(seg) > 0 {
+		k := bytes.IndexByte(seg, '\n')
+		line := seg
+		if k >= 0 {
+			line = seg[:k]
+		}
+		last := len(line) - 1
+		for last >= 0 && line[last] == '\r' {
+			last--
+		}
+		if last >= 0 {
+			has = true
+			if line[last] == ',' {
+				state = fieldStart
+			} else {
+				state = unquoted
+			}
+		}
+		if k < 0 {
+			break
+		}
+		if has {
+			c.records++
+		}
+		has, state = false, fieldStart
+		seg = seg[k+1:]
+	}
+	return state, has
 }
 
 // Records is the number of records seen, counting a last record that lacks a line break. It is

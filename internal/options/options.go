@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 
@@ -16,6 +17,7 @@ import (
 // Options are the operator's settings, from flags.
 type Options struct {
 	MetricsAddr          string
+	MetricsSecure        bool
 	ProbeAddr            string
 	LeaderElect          bool
 	LeaderElectNamespace string
@@ -35,7 +37,10 @@ type Options struct {
 	AllowFileDestinations              bool
 	AllowAmbientObjectStoreCredentials bool
 
+	WebhookAddr string
+
 	MaxConcurrentReconciles int
+	MaxConcurrentSyncs      int
 }
 
 // Defaults for flags whose defaults are part of the contract.
@@ -47,7 +52,8 @@ const (
 
 // BindFlags registers every flag on fs.
 func (o *Options) BindFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; \"0\" disables it.")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" disables it.")
+	fs.BoolVar(&o.MetricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, only to callers that Kubernetes authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview). false serves plain HTTP to anyone who reaches the port: for local runs on 127.0.0.1 only.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
 	fs.StringVar(&o.LeaderElectNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's namespace).")
@@ -67,7 +73,11 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.AllowFileDestinations, "allow-file-destinations", false, "Permit file:// export destinations (local runs and tests).")
 	fs.BoolVar(&o.AllowAmbientObjectStoreCredentials, "allow-ambient-object-store-credentials", false, "Permit exports without a credentials Secret, using the operator's own identity.")
 
-	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "Reconciles run at once per kind. Syncs mostly wait on Statsig, and concurrent gate checks for one user are merged into one call.")
+	fs.StringVar(&o.WebhookAddr, "webhook-bind-address", ":9292", "Address of the listener serving WebhookReceiver paths; \"0\" disables it.")
+
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", 16, "Reconciles run at once per kind, for kinds that do heavy work (DailyReportExport).")
+	fs.IntVar(&o.MaxConcurrentSyncs, "max-concurrent-syncs", 256, "Reconciles run at once per kind for GateCheck, ConfigSnapshot and ClusterConfigSnapshot. "+
+		"Their syncs mostly wait for a batched Statsig call: the more wait together, the fewer and fuller the calls (a waiting sync costs a few KiB).")
 }
 
 // Validate checks every flag and returns all problems at once.
@@ -104,8 +114,20 @@ func (o *Options) Validate() error {
 	if o.StatsigMaxResponseBytes < 1024 {
 		errs = append(errs, fmt.Errorf("--statsig-max-response-bytes: must be at least 1024, got %d", o.StatsigMaxResponseBytes))
 	}
+	for _, a := range []struct{ flag, value string }{
+		{"--metrics-bind-address", o.MetricsAddr},
+		{"--health-probe-bind-address", o.ProbeAddr},
+		{"--webhook-bind-address", o.WebhookAddr},
+	} {
+		if err := validateBindAddress(a.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", a.flag, err))
+		}
+	}
 	if o.MaxConcurrentReconciles < 1 {
 		errs = append(errs, fmt.Errorf("--max-concurrent-reconciles: must be at least 1, got %d", o.MaxConcurrentReconciles))
+	}
+	if o.MaxConcurrentSyncs < 1 {
+		errs = append(errs, fmt.Errorf("--max-concurrent-syncs: must be at least 1, got %d", o.MaxConcurrentSyncs))
 	}
 	return errors.Join(errs...)
 }
@@ -150,6 +172,17 @@ func (o *Options) WatchNamespaceList() []string {
 		}
 	}
 	return out
+}
+
+// validateBindAddress accepts "0" (off) or HOST:PORT with an empty host for every interface.
+func validateBindAddress(addr string) error {
+	if addr == "0" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return fmt.Errorf("want HOST:PORT (e.g. :9292) or 0 to turn it off, got %q", addr)
+	}
+	return nil
 }
 
 func validateBaseURL(raw string) error {

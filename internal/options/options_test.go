@@ -31,6 +31,9 @@ func TestDefaultsAreValid(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(sel.Empty()).To(BeFalse(), "an empty flag must trust no namespace, not every namespace")
 	g.Expect(o.WatchNamespaceList()).To(BeEmpty())
+	g.Expect(o.WebhookAddr).To(Equal(":9292"))
+	g.Expect(o.MetricsAddr).To(Equal(":8443"))
+	g.Expect(o.MetricsSecure).To(BeTrue(), "metrics must be served securely unless a local run says otherwise")
 }
 
 func TestValidFlags(t *testing.T) {
@@ -40,6 +43,9 @@ func TestValidFlags(t *testing.T) {
 		"--default-secret-namespaces=statsig-operator.io/trusted=true",
 		"--watch-namespaces=shop, analytics",
 		"--statsig-api-url=http://127.0.0.1:8080",
+		"--webhook-bind-address=0",
+		"--metrics-bind-address=127.0.0.1:8080",
+		"--metrics-secure=false",
 	)
 	g.Expect(err).NotTo(HaveOccurred())
 	name, err := o.DefaultSecretName()
@@ -65,6 +71,9 @@ func TestInvalidFlags(t *testing.T) {
 		{[]string{"--statsig-burst=0"}, "--statsig-burst"},
 		{[]string{"--statsig-max-response-bytes=10"}, "--statsig-max-response-bytes"},
 		{[]string{"--max-concurrent-reconciles=0"}, "--max-concurrent-reconciles"},
+		{[]string{"--webhook-bind-address=9292"}, "--webhook-bind-address: want HOST:PORT"},
+		{[]string{"--metrics-bind-address=localhost"}, "--metrics-bind-address: want HOST:PORT"},
+		{[]string{"--max-concurrent-syncs=0"}, "--max-concurrent-syncs"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.want, func(t *testing.T) {

@@ -133,13 +133,20 @@ func (t *Tracker) Failed(key types.NamespacedName, in Input, transient bool, ret
 // aligned returns the time until the next refresh of a group member: one period after this
 // refresh was due, plus at most the jitter, on the group's grid when the grid has a point in that
 // window. Members sit on the grid (offset from a hash of the group, one point per period) and so
-// refresh together, and the client's batcher merges their calls. A member off the grid (a new one,
-// or one that synced on request) moves by up to the jitter each period until it reaches the grid,
-// so that refreshes stay a period apart.
+// refresh together, and the client's batcher merges their calls.
+//
+// A member's first sync (it is new, or the operator restarted) puts it on the grid at once: its
+// first refresh is the grid point nearest to a period from now, between half a period and one and a
+// half periods away. So members created or restarted at different moments refresh together from
+// their first refresh on, rather than making calls of their own for several periods. A member that
+// later leaves the grid (it synced on request) moves by up to the jitter each period, on a finer grid
+// that keeps together members that left together, until it reaches the grid again, so that its
+// refreshes stay a period apart.
 func (t *Tracker) aligned(key types.NamespacedName, group string, interval time.Duration, now time.Time) time.Duration {
 	base := now
 	t.mu.Lock()
-	if st := t.m[key]; st != nil && !st.nextAttempt.IsZero() && !now.Before(st.nextAttempt) && now.Sub(st.nextAttempt) < interval {
+	st := t.m[key]
+	if st != nil && !st.nextAttempt.IsZero() && !now.Before(st.nextAttempt) && now.Sub(st.nextAttempt) < interval {
 		// The scheduled refresh, run late (the workqueue, the batch, the rate limiter): the period
 		// counts from when it was due, so that lateness does not move it off the grid.
 		base = st.nextAttempt
@@ -150,13 +157,25 @@ func (t *Tracker) aligned(key types.NamespacedName, group string, interval time.
 	offset := time.Duration(h.Sum64() % uint64(interval))
 	earliest := base.Add(interval)
 	latest := earliest.Add(time.Duration(float64(interval) * t.maxJitter()))
-	// The first grid point at or after earliest (Truncate works on absolute time).
+	// The last grid point at or before earliest (Truncate works on absolute time).
 	point := earliest.Add(-offset).Truncate(interval).Add(offset)
+	if st == nil {
+		if earliest.Sub(point) > interval/2 {
+			point = point.Add(interval)
+		}
+		return point.Sub(now)
+	}
 	if point.Before(earliest) {
 		point = point.Add(interval)
 	}
 	if point.After(latest) {
+		// Off the grid: the latest point of a finer grid (the jitter apart) in the window, so that
+		// members that left the grid together (a requested-at bump of many) stay together while
+		// they move back to it, one jitter's worth per period.
 		point = latest
+		if step := latest.Sub(earliest); step > 0 {
+			point = latest.Add(-offset).Truncate(step).Add(offset)
+		}
 	}
 	// A refresh that ran more than half a period late skips a point rather than coming again soon.
 	for point.Sub(now) < interval/2 {

@@ -1,6 +1,7 @@
 package refresh
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -116,16 +117,19 @@ func TestGroupsShareARefreshGrid(t *testing.T) {
 		clk.SetTime(at)
 		return at.Add(tr.Succeeded(types.NamespacedName{Name: name}, Input{Interval: interval, Group: group}))
 	}
-	// Every refresh comes a period after the one before, plus at most the 10% jitter.
+	// A first sync puts a member on the group's grid at once: its first refresh is the grid point
+	// nearest to a period later, so two members that first synced 40 s apart share a phase from
+	// their first refresh on.
 	a := next("a", "key|user-1", start)
 	b := next("b", "key|user-1", start.Add(40*time.Second))
-	g.Expect(a.Sub(start)).To(BeNumerically(">=", interval))
-	g.Expect(a.Sub(start)).To(BeNumerically("<=", interval*11/10))
-	g.Expect(b.Sub(start.Add(40 * time.Second))).To(BeNumerically(">=", interval))
-	g.Expect(b.Sub(start.Add(40 * time.Second))).To(BeNumerically("<=", interval*11/10))
+	g.Expect(a.Sub(start)).To(BeNumerically(">=", interval/2))
+	g.Expect(a.Sub(start)).To(BeNumerically("<=", interval*3/2))
+	g.Expect(b.Sub(start.Add(40 * time.Second))).To(BeNumerically(">=", interval/2))
+	g.Expect(b.Sub(start.Add(40 * time.Second))).To(BeNumerically("<=", interval*3/2))
+	g.Expect(b.Sub(a) % interval).To(BeZero())
 
-	// Two members of a group that synced 40 s apart meet on the grid within ten periods, each
-	// refresh running when due (or a little late), and then stay together, one period apart.
+	// Every later refresh comes a period after the one before (plus at most the 10% jitter), each
+	// running when due (or a little late), and the two stay together.
 	for a.Before(start.Add(11 * interval)) {
 		if a.After(b) {
 			prev := b
@@ -202,4 +206,46 @@ func TestGridPointsStayExactWhileTheClockMoves(t *testing.T) {
 	// Off the grid at first, then on it for good: the last refreshes share one phase.
 	last := due.Sub(start) % interval
 	g.Expect(phases[last]).To(BeNumerically(">=", 15), "refreshes on the grid")
+}
+
+func TestFirstSyncsAtDifferentMomentsShareTheFirstRefresh(t *testing.T) {
+	g := NewWithT(t)
+	clk := clocktesting.NewFakePassiveClock(start)
+	tr := NewTracker(clk)
+	interval := 30 * time.Second
+	// 50 members first sync over 20 s (created one by one, or the operator restarting): every one's
+	// first refresh lands on one of the group's grid points, so a round is one batch.
+	phases := map[time.Duration]int{}
+	for i := range 50 {
+		at := start.Add(time.Duration(i) * 400 * time.Millisecond)
+		clk.SetTime(at)
+		after := tr.Succeeded(types.NamespacedName{Name: fmt.Sprintf("gc-%d", i)}, Input{Interval: interval, Group: "key|user"})
+		g.Expect(after).To(And(BeNumerically(">=", interval/2), BeNumerically("<=", interval*3/2)))
+		phases[at.Add(after).Sub(start)%interval]++
+	}
+	g.Expect(phases).To(HaveLen(1))
+}
+
+func TestMembersThatSyncedOnRequestTogetherStayTogether(t *testing.T) {
+	g := NewWithT(t)
+	clk := clocktesting.NewFakePassiveClock(start)
+	tr := NewTracker(clk)
+	interval := 30 * time.Second
+	in := Input{Interval: interval, Group: "key|user"}
+	for i := range 40 {
+		tr.Succeeded(types.NamespacedName{Name: fmt.Sprintf("gc-%d", i)}, in)
+	}
+	// A requested-at bump of every member, handled over 400 ms, takes them off the grid; their
+	// next refreshes still coincide (two points at most, when the bump straddles one of the finer
+	// grid's points), each at least a period later.
+	bump := start.Add(7 * time.Second)
+	next := map[time.Time]int{}
+	for i := range 40 {
+		at := bump.Add(time.Duration(i) * 10 * time.Millisecond)
+		clk.SetTime(at)
+		after := tr.Succeeded(types.NamespacedName{Name: fmt.Sprintf("gc-%d", i)}, in)
+		g.Expect(after).To(And(BeNumerically(">=", interval), BeNumerically("<=", interval*11/10)))
+		next[at.Add(after)]++
+	}
+	g.Expect(len(next)).To(BeNumerically("<=", 2))
 }

@@ -5,27 +5,43 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // maxGatesPerCall is Statsig's limit on gateNames.
 const maxGatesPerCall = 100
 
-// gateBatcher merges gate checks for the same user and exposure setting into check_gate calls of at
-// most maxGatesPerCall names.
+// maxFillWait bounds how long a partly filled batch keeps taking names while an earlier call of its
+// group is in flight, so that one slow answer (retries, a long timeout) delays the next call by at
+// most this much.
+const maxFillWait = time.Second
+
+// gateBatcher merges gate checks for the same user and exposure setting (a group) into check_gate
+// calls of at most maxGatesPerCall names.
 //
-// A batch is open for BatchWindow after its first caller arrives (or until it is full), then in
-// flight, then done. A caller puts each of its names into the batch that will fetch it: an in-flight
-// batch already fetching that name (so identical and overlapping concurrent requests share one call,
-// which is what singleflight would give, without tying the call to the first caller's context), or
-// else the open batch, opening a new one when there is none or it is full.
+// A batch takes names from its first caller until it is sealed, which happens when it is full or,
+// for a partly filled one, when all of these hold: BatchWindow has passed since a caller last added
+// a name to it (at most maxFillWait since it opened), no earlier
+// call of its group is still in flight (for at most maxFillWait), and it holds a token of the key's
+// rate limiter. Under load the waits grow, and so batches fill up rather than multiply: checks that
+// arrive while a call is in flight or while the key waits for its rate limit ride in the next call
+// instead of queueing calls of their own behind it.
+//
+// A caller puts each of its names into the batch that will fetch it: an in-flight batch already
+// fetching that name (so identical and overlapping concurrent requests share one call, which is what
+// singleflight would give, without tying the call to the first caller's context), or else the open
+// batch, opening a new one when there is none or it is full.
 //
 // The call runs on a context of its own that is cancelled when every caller waiting on it has gone,
 // so one caller's cancellation never fails the others.
 type gateBatcher struct {
 	c *Client
 
-	mu       sync.Mutex
-	open     map[string]*gateBatch
+	mu sync.Mutex
+	// open is the batch of each group still taking names.
+	open map[string]*gateBatch
+	// inflight holds each group's batches that take no more names and have not been answered: full
+	// ones waiting for a rate-limit token, and sealed ones whose call is under way.
 	inflight map[string][]*gateBatch
 	// waiting counts callers between joining and collecting, for tests that need to know that
 	// every caller has joined before the window closes.
@@ -38,14 +54,19 @@ type gateBatch struct {
 	opts  ReadOptions
 	names []string
 	has   map[string]bool
+	// lastJoin is when a caller last added a name.
+	lastJoin time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	// sealed closes when the batch stops taking names.
-	sealed   chan struct{}
+	// full closes when the batch reaches maxGatesPerCall names and stops taking more.
+	full     chan struct{}
+	isFull   bool
 	isSealed bool
-	waiters  int
-	done     chan struct{}
+	// abandoned: every caller left before the call was sent, so it never will be.
+	abandoned bool
+	waiters   int
+	done      chan struct{}
 
 	results map[string]GateResult
 	err     error
@@ -125,7 +146,6 @@ func (g *gateBatcher) join(ctx context.Context, key string, user User, names []s
 		}
 		joined[i].names = append(joined[i].names, name)
 	}
-	var toSeal []*gateBatch
 names:
 	for _, n := range names {
 		for _, b := range g.inflight[key] {
@@ -141,63 +161,99 @@ names:
 		if !b.has[n] {
 			b.has[n] = true
 			b.names = append(b.names, n)
+			b.lastJoin = g.c.opts.Clock.Now()
 		}
 		add(b, n)
-		if len(b.names) >= maxGatesPerCall {
-			// Full: send it now rather than wait out the window; later names open a new batch.
+		if len(b.names) >= maxGatesPerCall && !b.isFull {
+			// Full: it goes as soon as it has a token; later names open a new batch.
+			b.isFull = true
+			close(b.full)
 			delete(g.open, key)
-			toSeal = append(toSeal, b)
+			g.inflight[key] = append(g.inflight[key], b)
 		}
-	}
-	for _, b := range toSeal {
-		g.sealLocked(b)
 	}
 	return joined
 }
 
-// newBatch opens a batch and starts its window. Its context keeps the first caller's values (the
-// logger) but not its cancellation.
+// newBatch opens a batch and starts the goroutine that sends it. Its context keeps the first
+// caller's values (the logger) but not its cancellation.
 func (g *gateBatcher) newBatch(ctx context.Context, key string, user User, o ReadOptions) *gateBatch {
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	b := &gateBatch{key: key, user: user, opts: o, has: map[string]bool{}, ctx: bctx, cancel: cancel,
-		sealed: make(chan struct{}), done: make(chan struct{})}
+		full: make(chan struct{}), done: make(chan struct{}), lastJoin: g.c.opts.Clock.Now()}
 	g.open[key] = b
-	timer := g.c.opts.Clock.NewTimer(g.c.opts.BatchWindow)
-	go func() {
-		defer timer.Stop()
-		select {
-		case <-timer.C():
-			g.mu.Lock()
-			if g.open[key] == b {
-				delete(g.open, key)
-			}
-			g.sealLocked(b)
-			g.mu.Unlock()
-		case <-b.sealed:
-		}
-	}()
+	// Earlier calls of the group, which this one lets finish before it goes.
+	var earlier []<-chan struct{}
+	for _, x := range g.inflight[key] {
+		earlier = append(earlier, x.done)
+	}
+	go g.run(b, earlier)
 	return b
 }
 
-// sealLocked stops b taking names and sends it, unless every caller has already gone.
-func (g *gateBatcher) sealLocked(b *gateBatch) {
-	if b.isSealed {
+// run fills b, takes a rate-limit token, seals b and sends its call.
+func (g *gateBatcher) run(b *gateBatch, earlier []<-chan struct{}) {
+	clk := g.c.opts.Clock
+	// The window slides: it closes once BatchWindow passes without a caller joining (or after
+	// maxFillWait in all), so that a stream of checks (a round of resources coming off the work
+	// queue one after another) goes in one call rather than one per window.
+	opened := clk.Now()
+fill:
+	for {
+		g.mu.Lock()
+		wait := g.c.opts.BatchWindow - clk.Since(b.lastJoin)
+		g.mu.Unlock()
+		if wait <= 0 || clk.Since(opened) >= maxFillWait {
+			break
+		}
+		window := clk.NewTimer(wait)
+		select {
+		case <-window.C():
+		case <-b.full:
+			window.Stop()
+			break fill
+		case <-b.ctx.Done():
+			window.Stop()
+			break fill
+		}
+	}
+	if len(earlier) > 0 {
+		limit := clk.NewTimer(maxFillWait)
+	wait:
+		for _, d := range earlier {
+			select {
+			case <-d:
+			case <-b.full:
+				break wait
+			case <-b.ctx.Done():
+				break wait
+			case <-limit.C():
+				break wait
+			}
+		}
+		limit.Stop()
+	}
+	tokenErr := g.c.waitLimiter(b.ctx)
+
+	g.mu.Lock()
+	if b.abandoned {
+		g.mu.Unlock()
 		return
+	}
+	if g.open[b.key] == b {
+		delete(g.open, b.key)
+		g.inflight[b.key] = append(g.inflight[b.key], b)
 	}
 	b.isSealed = true
-	close(b.sealed)
-	if b.waiters == 0 {
-		b.err = g.c.contextError(EndpointCheckGate, context.Canceled)
-		b.cancel()
-		close(b.done)
-		return
-	}
-	g.inflight[b.key] = append(g.inflight[b.key], b)
-	go g.run(b)
-}
+	g.mu.Unlock()
 
-func (g *gateBatcher) run(b *gateBatch) {
-	results, err := g.c.checkGateCall(b.ctx, b.user, b.names, b.opts)
+	var results map[string]GateResult
+	var err error
+	if tokenErr != nil {
+		err = g.c.contextError(EndpointCheckGate, tokenErr)
+	} else {
+		results, err = g.c.checkGateCall(b.ctx, b.user, b.names, b.opts, true)
+	}
 	g.mu.Lock()
 	g.removeInflightLocked(b)
 	b.results, b.err = results, err
@@ -206,17 +262,27 @@ func (g *gateBatcher) run(b *gateBatch) {
 	g.mu.Unlock()
 }
 
-// leave unregisters a caller from batches it will no longer wait for; a batch nobody waits for is
-// cancelled (or, if still open, never sent).
+// leave unregisters a caller from batches it will no longer wait for. A batch nobody waits for is
+// never sent if it has not been yet, and its call is cancelled if it has.
 func (g *gateBatcher) leave(joined []joinedBatch) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, j := range joined {
-		j.b.waiters--
-		if j.b.waiters == 0 && j.b.isSealed {
-			// Nobody joins a cancelled call: a later caller would only inherit its error.
-			g.removeInflightLocked(j.b)
-			j.b.cancel()
+		b := j.b
+		b.waiters--
+		if b.waiters > 0 {
+			continue
+		}
+		// Nobody joins a cancelled call: a later caller would only inherit its error.
+		if g.open[b.key] == b {
+			delete(g.open, b.key)
+		}
+		g.removeInflightLocked(b)
+		b.cancel()
+		if !b.isSealed {
+			b.abandoned = true
+			b.err = g.c.contextError(EndpointCheckGate, context.Canceled)
+			close(b.done)
 		}
 	}
 }

@@ -314,3 +314,115 @@ func TestCallerAfterCancelledCallGetsAFreshOne(t *testing.T) {
 	resume()
 	g.Eventually(second).Should(Receive(Not(HaveOccurred())))
 }
+
+// checkAsync starts a gate check and returns where its outcome arrives.
+func checkAsync(client *statsig.Client, user statsig.User, names []string) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		_, err := client.CheckGates(context.Background(), user, names, statsig.ReadOptions{})
+		errc <- err
+	}()
+	return errc
+}
+
+func TestBatchKeepsFillingWhileTheGroupsCallIsInFlight(t *testing.T) {
+	g := NewWithT(t)
+	universe := gateNames(60)
+	srv, client, clk := batchHarness(t, universe)
+	resume := srv.Pause(statsig.EndpointCheckGate)
+
+	first := checkAsync(client, testUser, universe[:5])
+	g.Eventually(client.WaitingGateCallers).Should(Equal(1))
+	clk.Step(10 * time.Millisecond)
+	g.Eventually(func() int { return srv.Count(statsig.EndpointCheckGate) }).Should(Equal(1))
+
+	// While that call is in flight, checks keep arriving, each well after the window of the one
+	// before: they all ride in one next call rather than one call each.
+	var rest []<-chan error
+	for i := 1; i < 12; i++ {
+		rest = append(rest, checkAsync(client, testUser, universe[i*5:i*5+5]))
+		g.Eventually(client.WaitingGateCallers).Should(Equal(1 + i))
+		clk.Step(10 * time.Millisecond)
+	}
+	g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 50*time.Millisecond).Should(Equal(1))
+	resume()
+	g.Eventually(first).Should(Receive(BeNil()))
+	for _, errc := range rest {
+		g.Eventually(errc).Should(Receive(BeNil()))
+	}
+	reqs := srv.Requests(statsig.EndpointCheckGate)
+	g.Expect(reqs).To(HaveLen(2))
+	g.Expect(reqs[1].GateNames()).To(HaveLen(55))
+}
+
+func TestBatchKeepsFillingWhileItWaitsForTheRateLimit(t *testing.T) {
+	g := NewWithT(t)
+	universe := gateNames(250)
+	srv := statsigtest.New(t)
+	for _, n := range universe {
+		srv.SetGateFunc(n, perUserGate(n))
+	}
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	o := srv.Options()
+	o.Clock = clk
+	o.BatchWindow = 10 * time.Millisecond
+	o.QPS, o.Burst = 1, 1
+	pool, err := statsig.NewClients(o)
+	g.Expect(err).NotTo(HaveOccurred())
+	client := pool.ForKey(srv.ServerKey)
+
+	// The first call takes the only token.
+	firstc := checkAsync(client, testUser, universe[:1])
+	g.Eventually(client.WaitingGateCallers).Should(Equal(1))
+	clk.Step(10 * time.Millisecond)
+	g.Eventually(firstc).Should(Receive(BeNil()))
+	g.Eventually(client.WaitingGateCallers).Should(BeZero())
+
+	// 50 checks of 5 gates arrive 10 ms apart while the key waits a second for its next token: the
+	// batch they fill keeps taking names until the token comes, splitting only at 100 names.
+	var errs []<-chan error
+	for i := range 50 {
+		errs = append(errs, checkAsync(client, testUser, universe[i*5:i*5+5]))
+		g.Eventually(client.WaitingGateCallers).Should(Equal(i + 1))
+		clk.Step(10 * time.Millisecond)
+	}
+	// Time moves a second at a time, whenever something waits on the clock, until every check is back.
+	for _, errc := range errs {
+		for range 20 {
+			g.Eventually(func() bool { return len(errc) > 0 || clk.HasWaiters() }).Should(BeTrue())
+			if len(errc) > 0 {
+				break
+			}
+			clk.Step(time.Second)
+		}
+		g.Eventually(errc).Should(Receive(BeNil()))
+	}
+	var sizes []int
+	for _, r := range srv.Requests(statsig.EndpointCheckGate)[1:] {
+		sizes = append(sizes, len(r.GateNames()))
+	}
+	// ceil(250/100) calls after the first, never more than 100 names each.
+	g.Expect(sizes).To(ConsistOf(100, 100, 50))
+}
+
+func TestBatchWindowSlidesWhileChecksKeepComing(t *testing.T) {
+	g := NewWithT(t)
+	universe := gateNames(80)
+	srv, client, clk := batchHarness(t, universe)
+	// 20 checks, 4 ms apart (a round coming off the work queue): 76 ms in all, far longer than the
+	// 10 ms window, but never 10 ms without a newcomer.
+	var errs []<-chan error
+	for i := range 20 {
+		errs = append(errs, checkAsync(client, testUser, universe[i*4:i*4+4]))
+		g.Eventually(client.WaitingGateCallers).Should(Equal(i + 1))
+		clk.Step(4 * time.Millisecond)
+	}
+	g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 50*time.Millisecond).Should(BeZero())
+	clk.Step(10 * time.Millisecond)
+	for _, errc := range errs {
+		g.Eventually(errc).Should(Receive(BeNil()))
+	}
+	reqs := srv.Requests(statsig.EndpointCheckGate)
+	g.Expect(reqs).To(HaveLen(1))
+	g.Expect(reqs[0].GateNames()).To(HaveLen(80))
+}

@@ -126,6 +126,7 @@ type Client struct {
 	fingerprint string
 	limiter     *rate.Limiter
 	batcher     *gateBatcher
+	reads       readShare
 
 	mu sync.Mutex
 	// holdUntil: after a 429 whose Retry-After is too long to wait inline, no request for this key
@@ -141,6 +142,8 @@ type request struct {
 	body     []byte
 	console  bool
 	header   http.Header
+	// tokenTaken: the caller already took the rate-limit token of the first attempt.
+	tokenTaken bool
 }
 
 // response is one attempt's answer.
@@ -163,8 +166,10 @@ func (c *Client) do(ctx context.Context, req request) ([]byte, error) {
 		if err := c.checkHold(req.endpoint); err != nil {
 			return nil, err
 		}
-		if err := c.waitLimiter(ctx); err != nil {
-			return nil, c.contextError(req.endpoint, err)
+		if attempt > 1 || !req.tokenTaken {
+			if err := c.waitLimiter(ctx); err != nil {
+				return nil, c.contextError(req.endpoint, err)
+			}
 		}
 		// A 429 answered to another caller while this one waited for its token holds it too.
 		if err := c.checkHold(req.endpoint); err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -73,15 +74,16 @@ func (c *Client) CheckGate(ctx context.Context, user User, name string, o ReadOp
 	return res[name], nil
 }
 
-// checkGateCall is one check_gate request, made by the batcher.
-func (c *Client) checkGateCall(ctx context.Context, user User, names []string, o ReadOptions) (map[string]GateResult, error) {
+// checkGateCall is one check_gate request, made by the batcher. tokenTaken says the batcher already
+// took the rate-limit token for the first attempt.
+func (c *Client) checkGateCall(ctx context.Context, user User, names []string, o ReadOptions, tokenTaken bool) (map[string]GateResult, error) {
 	gateBatchSize.Observe(float64(len(names)))
 	body, err := json.Marshal(map[string]any{"user": user, "gateNames": names, "statsigMetadata": readMetadata(o)})
 	if err != nil {
 		return nil, c.badRequest(EndpointCheckGate, "encode request: "+err.Error())
 	}
 	resp, err := c.do(ctx, request{endpoint: EndpointCheckGate, method: http.MethodPost,
-		url: c.opts.APIURL + "/v1/check_gate", body: body})
+		url: c.opts.APIURL + "/v1/check_gate", body: body, tokenTaken: tokenTaken})
 	if err != nil {
 		return nil, err
 	}
@@ -105,19 +107,40 @@ func (c *Client) GetConfig(ctx context.Context, user User, name string, o ReadOp
 	if err != nil {
 		return ConfigResult{}, c.badRequest(EndpointGetConfig, "encode request: "+err.Error())
 	}
-	resp, err := c.do(ctx, request{endpoint: EndpointGetConfig, method: http.MethodPost,
-		url: c.opts.APIURL + "/v1/get_config", body: body})
+	v, err := c.shared(ctx, EndpointGetConfig, user, name, o, func(ctx context.Context) (any, error) {
+		resp, err := c.do(ctx, request{endpoint: EndpointGetConfig, method: http.MethodPost,
+			url: c.opts.APIURL + "/v1/get_config", body: body})
+		if err != nil {
+			return nil, err
+		}
+		res, err := decodeConfig(resp)
+		if err != nil {
+			return nil, c.invalid(EndpointGetConfig, err)
+		}
+		if res.Name == "" {
+			res.Name = name
+		}
+		return res, nil
+	})
 	if err != nil {
 		return ConfigResult{}, err
 	}
-	res, err := decodeConfig(resp)
-	if err != nil {
-		return ConfigResult{}, c.invalid(EndpointGetConfig, err)
-	}
-	if res.Name == "" {
-		res.Name = name
-	}
+	res := v.(ConfigResult)
+	res.Value = slices.Clone(res.Value)
 	return res, nil
+}
+
+// shared runs fn, or joins an identical read of this client already under way (see readShare).
+func (c *Client) shared(ctx context.Context, endpoint string, user User, name string, o ReadOptions, fn func(context.Context) (any, error)) (any, error) {
+	group, err := batchKey(user, o)
+	if err != nil {
+		return nil, c.badRequest(endpoint, "user cannot be encoded as JSON: "+err.Error())
+	}
+	v, err := c.reads.do(ctx, endpoint+"|"+name+"|"+group, fn)
+	if err != nil && ctx.Err() != nil {
+		return nil, c.contextError(endpoint, ctx.Err())
+	}
+	return v, err
 }
 
 // GetLayer evaluates a layer. A layer that does not exist is a 404 (ClassNotFound).
@@ -132,18 +155,26 @@ func (c *Client) GetLayer(ctx context.Context, user User, name string, o ReadOpt
 	if err != nil {
 		return LayerResult{}, c.badRequest(EndpointGetLayer, "encode request: "+err.Error())
 	}
-	resp, err := c.do(ctx, request{endpoint: EndpointGetLayer, method: http.MethodPost,
-		url: c.opts.APIURL + "/v1/get_layer", body: body})
+	v, err := c.shared(ctx, EndpointGetLayer, user, name, o, func(ctx context.Context) (any, error) {
+		resp, err := c.do(ctx, request{endpoint: EndpointGetLayer, method: http.MethodPost,
+			url: c.opts.APIURL + "/v1/get_layer", body: body})
+		if err != nil {
+			return nil, err
+		}
+		res, err := decodeLayer(resp)
+		if err != nil {
+			return nil, c.invalid(EndpointGetLayer, err)
+		}
+		if res.Name == "" {
+			res.Name = name
+		}
+		return res, nil
+	})
 	if err != nil {
 		return LayerResult{}, err
 	}
-	res, err := decodeLayer(resp)
-	if err != nil {
-		return LayerResult{}, c.invalid(EndpointGetLayer, err)
-	}
-	if res.Name == "" {
-		res.Name = name
-	}
+	res := v.(LayerResult)
+	res.Value = slices.Clone(res.Value)
 	return res, nil
 }
 

@@ -54,7 +54,10 @@ type Options struct {
 	// A longer one returns at once and holds the key. Negative: never wait inline.
 	MaxInlineRetryAfter time.Duration
 
-	// BatchWindow is how long a gate check waits for others to join its check_gate call.
+	// BatchWindow is how long a gate check waits for others to join its check_gate call: the call
+	// goes once no new gate name has joined for this long (see the batcher for the other waits). A
+	// round of resources comes off the work queue spread over tens of milliseconds, and a refresh has
+	// no use for a few milliseconds saved.
 	BatchWindow time.Duration
 
 	// MaxListPages caps the pages one ListEntities call reads; a list longer than that is an error,
@@ -86,7 +89,7 @@ func DefaultOptions() Options {
 		MaxBackoff:          10 * time.Second,
 		MaxRetryAfter:       15 * time.Minute,
 		MaxInlineRetryAfter: 5 * time.Second,
-		BatchWindow:         10 * time.Millisecond,
+		BatchWindow:         100 * time.Millisecond,
 		MaxListPages:        100,
 		ListPageSize:        100,
 	}

@@ -103,6 +103,8 @@ func startOperatorAs(t *testing.T, kc string, fake *statsigtest.Server, extra ..
 		"--statsig-events-url=" + fake.URL(),
 		"--statsig-console-url=" + fake.URL(),
 		"--metrics-bind-address=" + op.metrics,
+		// Plain HTTP for the tests that read metrics; metrics_test.go covers secure serving.
+		"--metrics-secure=false",
 		"--health-probe-bind-address=" + op.probes,
 	}, extra...)
 	op.cmd = exec.Command(bin, args...)

@@ -115,7 +115,7 @@ func (s *suite) installOperator(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := s.applyOverlay(s.image); err != nil {
+	if err := s.applyOverlay(s.image, 1); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.waitOperator(1, s.image); err != nil {
@@ -125,8 +125,9 @@ func (s *suite) installOperator(t *testing.T) {
 	t.Logf("FIGURE operator-install-to-available %.1f", time.Since(start).Seconds())
 }
 
-// applyOverlay writes the overlay for image and applies it with `kubectl apply -k`.
-func (s *suite) applyOverlay(image string) error {
+// applyOverlay writes the overlay for image and replicas and applies it as the README says,
+// `kubectl apply --server-side -k`.
+func (s *suite) applyOverlay(image string, replicas int) error {
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		return err
@@ -152,6 +153,8 @@ resources:
 - %s
 images:
 - {name: statsig-operator, newName: %s, newTag: %s}
+replicas:
+- {name: statsig-operator, count: %d}
 configMapGenerator:
 - name: statsig-download-ca
   namespace: statsig-operator-system
@@ -172,7 +175,7 @@ patches:
             env: [{name: SSL_CERT_FILE, value: /etc/statsig-download-ca/ca.crt}]
             volumeMounts: [{name: statsig-download-ca, mountPath: /etc/statsig-download-ca, readOnly: true}]
           volumes: [{name: statsig-download-ca, configMap: {name: statsig-download-ca}}]
-`, base, image[:i], image[i+1:], indent(args.String(), "    "))
+`, base, image[:i], image[i+1:], replicas, indent(args.String(), "    "))
 	ca, err := os.ReadFile(s.caBundle)
 	if err != nil {
 		return err
@@ -183,7 +186,7 @@ patches:
 	if err := os.WriteFile(filepath.Join(s.overlay, "kustomization.yaml"), []byte(k), 0o644); err != nil {
 		return err
 	}
-	_, err = s.kubectl("apply", "-k", s.overlay)
+	_, err = s.kubectl("apply", "--server-side", "-k", s.overlay)
 	return err
 }
 
@@ -606,8 +609,7 @@ func (s *suite) expectUnchanged(t *testing.T, what string, before workloadState)
 // (f) Two replicas with leader election: the leader is deleted while a sync hangs on Statsig; the
 // other takes over and finishes the request, and no workload rolls.
 func (s *suite) journeyLeaderTakeover(t *testing.T) {
-	_, err := s.kubectl("-n", operatorNS, "scale", "deployment/"+operatorName, "--replicas=2")
-	fatalIf(t, err)
+	fatalIf(t, s.applyOverlay(s.image, 2))
 	fatalIf(t, s.waitOperator(2, s.image))
 	old, err := s.leader()
 	fatalIf(t, err)
@@ -671,9 +673,8 @@ func (s *suite) journeyRestartAndUpgrade(t *testing.T) {
 	upgraded := name + ":realcluster-upgrade"
 	fatalIf(t, s.ctr("images", "tag", "--force", s.image, upgraded))
 	start = time.Now()
-	fatalIf(t, s.applyOverlay(upgraded))
-	// The overlay says one replica, as config/default does.
-	fatalIf(t, s.waitOperator(1, upgraded))
+	fatalIf(t, s.applyOverlay(upgraded, 2))
+	fatalIf(t, s.waitOperator(2, upgraded))
 	value = s.bump(t, "journey-a", "env")
 	fatalIf(t, s.waitHandled("journey-a", "env", value))
 	figure(t, "g-upgrade-to-synced", time.Since(start))

@@ -1,0 +1,87 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
+	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
+)
+
+// memScenario is P4: unrelated ConfigMaps and Secrets, then GateChecks.
+type memScenario struct {
+	ConfigMaps, Secrets, GateChecks int
+}
+
+// memResult is the operator's RSS growth (bytes) for each step.
+type memResult struct {
+	Idle, UnrelatedGrowth, CRGrowth int64
+}
+
+func measureMemory(t testing.TB, sc memScenario) memResult {
+	t.Helper()
+	g := NewWithT(t)
+	ctx := context.Background()
+	k8s := cluster.get(t).k8s
+	fake := statsigtest.New(t)
+	for i := range 300 {
+		fake.SetGate(fmt.Sprintf("gate_%04d", i), i%2 == 0)
+	}
+	op := startOperator(t, fake)
+	var res memResult
+	res.Idle = op.settledRSS(t)
+
+	// Unrelated objects, sized like ordinary ones (a few labels and annotations, some data).
+	other := newNamespace(t, "unrelated")
+	meta := func(kind string, i int) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: fmt.Sprintf("%s-%05d", kind, i), Namespace: other,
+			Labels:      map[string]string{"app.kubernetes.io/name": "shop", "app.kubernetes.io/part-of": "checkout"},
+			Annotations: map[string]string{"example.com/owner": "team-checkout", "example.com/ticket": fmt.Sprintf("SHOP-%d", i)}}
+	}
+	idx := func(n int) []int {
+		out := make([]int, n)
+		for i := range out {
+			out[i] = i
+		}
+		return out
+	}
+	parallel(idx(sc.ConfigMaps), func(i int) {
+		g.Expect(k8s.Create(ctx, &corev1.ConfigMap{ObjectMeta: meta("cm", i),
+			Data: map[string]string{"settings.json": fmt.Sprintf(`{"replicas": %d, "feature": "on"}`, i)}})).To(Succeed())
+	})
+	parallel(idx(sc.Secrets), func(i int) {
+		g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: meta("secret", i),
+			StringData: map[string]string{"password": fmt.Sprintf("p-%08d", i)}})).To(Succeed())
+	})
+	res.UnrelatedGrowth = op.settledRSS(t) - res.Idle
+
+	ns := newNamespace(t, "mem")
+	g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "statsig", Namespace: ns},
+		StringData: map[string]string{statsigv1alpha1.SecretKeyServer: fake.ServerKey}})).To(Succeed())
+	before := res.Idle + res.UnrelatedGrowth
+	parallel(idx(sc.GateChecks), func(i int) {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"metadata": map[string]any{"name": fmt.Sprintf("gc-%04d", i), "namespace": ns},
+			"spec": map[string]any{
+				"secretRef": map[string]any{"name": "statsig"},
+				"user":      map[string]any{"userID": "bench-service"},
+				"gates": []any{fmt.Sprintf("gate_%04d", i%300), fmt.Sprintf("gate_%04d", (i+1)%300),
+					fmt.Sprintf("gate_%04d", (i+7)%300), fmt.Sprintf("gate_%04d", (i+31)%300), fmt.Sprintf("gate_%04d", (i+101)%300)},
+				"target": map[string]any{"configMapName": fmt.Sprintf("gc-%04d", i)},
+			},
+		}}
+		u.SetGroupVersionKind(gvkGateCheck)
+		g.Expect(k8s.Create(ctx, u)).To(Succeed())
+	})
+	g.Eventually(func() int { return countGateChecks(t, ns, ready) }, 10*time.Minute, 100*time.Millisecond).
+		Should(Equal(sc.GateChecks))
+	res.CRGrowth = op.settledRSS(t) - before
+	return res
+}

@@ -1,0 +1,187 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+
+	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
+	"github.com/statsig-operator/statsig-operator/internal/testenv"
+)
+
+// operator is the built binary running as its own process, as users run it, so that its memory is
+// the process's own.
+type operator struct {
+	cmd *exec.Cmd
+	out *lockedBuffer
+}
+
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// operatorBinary is STATSIG_OPERATOR_BINARY (`make` sets it), or the operator built once here.
+func operatorBinary(t testing.TB) string {
+	if b := os.Getenv("STATSIG_OPERATOR_BINARY"); b != "" {
+		return b
+	}
+	buildOnce.Do(func() {
+		root, err := testenv.RepoRoot()
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "statsig-bench-bin-")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "statsig-operator")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", buildOnce.path, "./cmd")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildOnce.err = fmt.Errorf("build the operator: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatal(buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+// startOperator runs the operator with its default flags (rate limit included) against the fake,
+// and waits until it is ready.
+func startOperator(t testing.TB, fake *statsigtest.Server, extra ...string) *operator {
+	t.Helper()
+	c := cluster.get(t)
+	probes := freeAddr(t)
+	args := append([]string{
+		"--statsig-api-url=" + fake.URL(),
+		"--statsig-events-url=" + fake.URL(),
+		"--statsig-console-url=" + fake.URL(),
+		"--metrics-bind-address=0",
+		"--health-probe-bind-address=" + probes,
+	}, extra...)
+	op := &operator{out: &lockedBuffer{}}
+	op.cmd = exec.Command(operatorBinary(t), args...)
+	op.cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
+	op.cmd.Stdout, op.cmd.Stderr = op.out, op.out
+	op.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := op.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = op.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = op.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = op.cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("operator output (tail):\n%s", op.out.tail(8000))
+		}
+	})
+	NewWithT(t).Eventually(func() error {
+		resp, err := http.Get("http://" + probes + "/readyz")
+		if err != nil {
+			return err
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("readyz: %d", resp.StatusCode)
+		}
+		return nil
+	}, 2*time.Minute, 200*time.Millisecond).Should(Succeed())
+	return op
+}
+
+// rss is the operator's resident set size in bytes.
+func (o *operator) rss(t testing.TB) int64 {
+	return procStatusBytes(t, o.cmd.Process.Pid, "VmRSS:")
+}
+
+// settledRSS samples the RSS every half second until two samples in a row differ by less than
+// 256 KiB (at most 40 samples), and returns the last one: the figure once the cache has finished
+// filling and the Go runtime has settled.
+func (o *operator) settledRSS(t testing.TB) int64 {
+	prev := o.rss(t)
+	for range 40 {
+		time.Sleep(500 * time.Millisecond) // a sampling interval, not a wait for a condition
+		cur := o.rss(t)
+		if d := cur - prev; d < 256<<10 && d > -(256<<10) {
+			return cur
+		}
+		prev = cur
+	}
+	return prev
+}
+
+// procStatusBytes reads a "kB" field of /proc/<pid>/status.
+func procStatusBytes(t testing.TB, pid int, field string) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("parse %s %q: %v", field, rest, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().String()
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) tail(n int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.b.String()
+	if len(s) > n {
+		s = s[len(s)-n:]
+	}
+	return s
+}
