@@ -721,17 +721,18 @@ func (c *cluster) teardown() {
 	c.t.Logf("FIGURE teardown %.1f", time.Since(start).Seconds())
 }
 
-// removeContainers kills and deletes every task and container in the suite's containerd.
+// removeContainers kills every container process (they live in the kubelet's cgroups), then
+// deletes every task and container from the suite's containerd.
 func (c *cluster) removeContainers() {
+	c.killCgroupProcesses()
 	out, err := c.ctrOutput("tasks", "ls", "-q")
 	if err != nil {
 		c.t.Logf("tear-down: ctr tasks ls: %v", err)
 	}
 	for id := range strings.FieldsSeq(out) {
-		_ = c.ctr("tasks", "kill", "-s", "SIGKILL", id)
-	}
-	for id := range strings.FieldsSeq(out) {
-		_ = waitFor(10*time.Second, "task "+id+" deleted", func() error { return c.ctr("tasks", "delete", id) })
+		if err := c.ctr("tasks", "delete", "--force", id); err != nil {
+			c.t.Logf("tear-down: %v", err)
+		}
 	}
 	out, _ = c.ctrOutput("containers", "ls", "-q")
 	for id := range strings.FieldsSeq(out) {

@@ -295,6 +295,26 @@ func (s *suite) waitHandled(ns, name, value string) error {
 	})
 }
 
+// waitSteady waits until a snapshot says every rollout target runs its current content.
+func (s *suite) waitSteady(ns, name string) error {
+	return waitFor(podWait, "steady state of "+ns+"/"+name, func() error {
+		cs, err := s.snapshot(ns, name)
+		if err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(cs.Status.Conditions, statsigv1alpha1.ConditionRolledOut)
+		if c == nil || c.Status != metav1.ConditionTrue || len(cs.Status.Rollouts) != len(cs.Spec.RolloutTargets) {
+			return fmt.Errorf("RolledOut %+v, rollouts %+v", c, cs.Status.Rollouts)
+		}
+		for _, r := range cs.Status.Rollouts {
+			if r.Hash != cs.Status.ContentHash {
+				return fmt.Errorf("rollout %s/%s at %s, content %s", r.Kind, r.Name, r.Hash, cs.Status.ContentHash)
+			}
+		}
+		return nil
+	})
+}
+
 func (s *suite) waitConfigMap(ns, name string) error {
 	return waitFor(podWait, "ConfigMap "+ns+"/"+name, func() error {
 		var cm corev1.ConfigMap
@@ -362,6 +382,9 @@ func (s *suite) journeyEnvAndFiles(t *testing.T) {
 	_, err = s.waitPods(podWait, ns, "files-app", all(fileIs("/etc/statsig/gate.a_gate", "false"), fileHas("/etc/statsig/config.a_config.json", `"light"`)))
 	fatalIf(t, err)
 
+	// Steady state: the operator has taken both Deployments as running the current content.
+	fatalIf(t, s.waitSteady(ns, "env"))
+	fatalIf(t, s.waitSteady(ns, "files"))
 	s.fake.SetGate("a_gate", true)
 	s.fake.SetConfig("a_config", map[string]any{"theme": "dark"})
 	start := time.Now()
