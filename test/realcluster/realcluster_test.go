@@ -370,13 +370,11 @@ func (s *suite) journeyEnvAndFiles(t *testing.T) {
 	const ns = "journey-a"
 	s.fake.SetGate("a_gate", false)
 	s.fake.SetConfig("a_config", map[string]any{"theme": "light"})
+	wl := s.images[workloadImageTar]
 	fatalIf(t, s.apply(namespaceYAML(ns, ""), s.secretYAML(ns),
 		snapshotYAML(ns, "env", "Env", "a-env", "a_gate", "a_config", "env-app"),
-		snapshotYAML(ns, "files", "Files", "a-files", "a_gate", "a_config", "files-app")))
-	fatalIf(t, s.waitConfigMap(ns, "a-env"))
-	fatalIf(t, s.waitConfigMap(ns, "a-files"))
-	wl := s.images[workloadImageTar]
-	fatalIf(t, s.apply(workloadYAML(wl, ns, "env-app", "a-env", ""), workloadYAML(wl, ns, "files-app", "", "a-files")))
+		snapshotYAML(ns, "files", "Files", "a-files", "a_gate", "a_config", "files-app"),
+		workloadYAML(wl, ns, "env-app", "a-env", ""), workloadYAML(wl, ns, "files-app", "", "a-files")))
 	_, err := s.waitPods(podWait, ns, "env-app", all(envIs("STATSIG_GATE_A_GATE", "false"), envIs("STATSIG_CONFIG_A_CONFIG_THEME", "light")))
 	fatalIf(t, err)
 	_, err = s.waitPods(podWait, ns, "files-app", all(fileIs("/etc/statsig/gate.a_gate", "false"), fileHas("/etc/statsig/config.a_config.json", `"light"`)))
@@ -402,45 +400,47 @@ func (s *suite) journeyEnvAndFiles(t *testing.T) {
 	})
 }
 
-// (b) GitOps applies a snapshot and the Deployment that reads it together, in either order; the
-// pods read the content, and a later change reaches them.
+// (b) GitOps applies a snapshot and the Deployment that reads it in any order: in one apply, the
+// snapshot first and the Deployment in a later wave, or the Deployment first. The pods read the
+// content, and a later change reaches them.
 func (s *suite) journeyGitOpsOrders(t *testing.T) {
 	wl := s.images[workloadImageTar]
 	s.fake.SetConfig("b_config", map[string]any{"v": "1"})
-	const first, second = "journey-b-snapshot-first", "journey-b-deployment-first"
-	fatalIf(t, s.apply(namespaceYAML(first, ""), s.secretYAML(first),
-		snapshotYAML(first, "snap", "Env", "b-env", "b_gate", "b_config", "app"),
-		workloadYAML(wl, first, "app", "b-env", "")))
-	fatalIf(t, s.apply(namespaceYAML(second, ""), s.secretYAML(second),
-		workloadYAML(wl, second, "app", "b-env", ""),
-		snapshotYAML(second, "snap", "Env", "b-env", "b_gate", "b_config", "app")))
+	const together, snapFirst, deployFirst = "journey-b-together", "journey-b-snapshot-first", "journey-b-deployment-first"
+	fatalIf(t, s.apply(namespaceYAML(together, ""), s.secretYAML(together),
+		snapshotYAML(together, "snap", "Env", "b-env", "b_gate", "b_config", "app"),
+		workloadYAML(wl, together, "app", "b-env", "")))
+	fatalIf(t, s.apply(namespaceYAML(snapFirst, ""), s.secretYAML(snapFirst),
+		snapshotYAML(snapFirst, "snap", "Env", "b-env", "b_gate", "b_config", "app")))
+	fatalIf(t, s.apply(namespaceYAML(deployFirst, ""), s.secretYAML(deployFirst), workloadYAML(wl, deployFirst, "app", "b-env", "")))
+	fatalIf(t, s.waitConfigMap(snapFirst, "b-env"))
+	fatalIf(t, s.apply(workloadYAML(wl, snapFirst, "app", "b-env", "")))
+	_, err := s.waitPods(podWait, deployFirst, "app", func(report) error { return nil })
+	fatalIf(t, err)
+	fatalIf(t, s.apply(snapshotYAML(deployFirst, "snap", "Env", "b-env", "b_gate", "b_config", "app")))
+	namespaces := []string{together, snapFirst, deployFirst}
 	start := time.Now()
-	s.timed(t, start, rolloutWait, map[string]func() error{
-		"b-snapshot-first-initial": func() error {
-			_, err := s.waitPods(rolloutWait, first, "app", envIs("STATSIG_CONFIG_B_CONFIG_V", "1"))
+	waits := map[string]func() error{}
+	for _, ns := range namespaces {
+		waits[ns+"-initial"] = func() error {
+			_, err := s.waitPods(rolloutWait, ns, "app", envIs("STATSIG_CONFIG_B_CONFIG_V", "1"))
 			return err
-		},
-		"b-deployment-first-initial": func() error {
-			_, err := s.waitPods(rolloutWait, second, "app", envIs("STATSIG_CONFIG_B_CONFIG_V", "1"))
-			return err
-		},
-	})
+		}
+	}
+	s.timed(t, start, rolloutWait, waits)
 
 	s.fake.SetConfig("b_config", map[string]any{"v": "2"})
 	start = time.Now()
-	s.bump(t, first, "snap")
-	s.bump(t, second, "snap")
-	// A rollout that brought the first content to pods counts against the one-minute limit.
-	s.timed(t, start, rolloutWait, map[string]func() error{
-		"b-snapshot-first": func() error {
-			_, err := s.waitPods(rolloutWait, first, "app", envIs("STATSIG_CONFIG_B_CONFIG_V", "2"))
+	waits = map[string]func() error{}
+	for _, ns := range namespaces {
+		s.bump(t, ns, "snap")
+		// A rollout that brought the first content to pods counts against the one-minute limit.
+		waits[ns] = func() error {
+			_, err := s.waitPods(rolloutWait, ns, "app", envIs("STATSIG_CONFIG_B_CONFIG_V", "2"))
 			return err
-		},
-		"b-deployment-first": func() error {
-			_, err := s.waitPods(rolloutWait, second, "app", envIs("STATSIG_CONFIG_B_CONFIG_V", "2"))
-			return err
-		},
-	})
+		}
+	}
+	s.timed(t, start, rolloutWait, waits)
 }
 
 // (c) Two changes within a minute: the first rolls at once, the second exactly once more, when the
@@ -449,11 +449,11 @@ func (s *suite) journeyTwoChanges(t *testing.T) {
 	const ns = "journey-c"
 	wl := s.images[workloadImageTar]
 	s.fake.SetConfig("c_config", map[string]any{"v": "1"})
-	fatalIf(t, s.apply(namespaceYAML(ns, ""), s.secretYAML(ns), snapshotYAML(ns, "snap", "Env", "c-env", "c_gate", "c_config", "app")))
-	fatalIf(t, s.waitConfigMap(ns, "c-env"))
-	fatalIf(t, s.apply(workloadYAML(wl, ns, "app", "c-env", "")))
+	fatalIf(t, s.apply(namespaceYAML(ns, ""), s.secretYAML(ns), snapshotYAML(ns, "snap", "Env", "c-env", "c_gate", "c_config", "app"),
+		workloadYAML(wl, ns, "app", "c-env", "")))
 	_, err := s.waitPods(podWait, ns, "app", envIs("STATSIG_CONFIG_C_CONFIG_V", "1"))
 	fatalIf(t, err)
+	fatalIf(t, s.waitSteady(ns, "snap"))
 	ctx := context.Background()
 	before, err := s.replicaSets(ctx, ns, "app")
 	fatalIf(t, err)
