@@ -28,6 +28,7 @@ func init() {
 				Tracker:                 refresh.NewTracker(s.Clock),
 				Events:                  mgr.GetEventRecorder("statsig-operator"),
 				Clock:                   s.Clock,
+				Triggers:                s.Triggers,
 				MaxConcurrentReconciles: opts.MaxConcurrentSyncs,
 			}
 		}

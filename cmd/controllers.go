@@ -12,6 +12,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
 	"github.com/statsig-operator/statsig-operator/internal/options"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
+	"github.com/statsig-operator/statsig-operator/internal/trigger"
 )
 
 // shared is what every controller's setup may use.
@@ -21,6 +22,8 @@ type shared struct {
 	ConfigMaps    *configmap.Writer
 	DefaultSecret types.NamespacedName
 	Clock         clock.Clock
+	// Triggers carries WebhookReceiver events to the controllers whose resources they affect.
+	Triggers *trigger.Hub
 }
 
 // controllerSetups holds one setup per kind; each kind's file in cmd/ appends its own in init, so
@@ -43,7 +46,8 @@ func setupControllers(mgr ctrl.Manager, opts *options.Options) error {
 	trusted, _ := opts.TrustedNamespaceSelector()
 	creds := &credentials.Resolver{Reader: mgr.GetAPIReader(), Versions: mgr.GetClient(), DefaultSecret: defaultSecret, TrustedNamespaces: trusted}
 	writer := &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()}
-	s := &shared{Clients: clients, Credentials: creds, ConfigMaps: writer, DefaultSecret: defaultSecret, Clock: clock.RealClock{}}
+	s := &shared{Clients: clients, Credentials: creds, ConfigMaps: writer, DefaultSecret: defaultSecret, Clock: clock.RealClock{},
+		Triggers: &trigger.Hub{}}
 	for _, setup := range controllerSetups {
 		if err := setup(mgr, opts, s); err != nil {
 			return err

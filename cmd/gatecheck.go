@@ -22,6 +22,7 @@ func init() {
 			Tracker:                 refresh.NewTracker(s.Clock),
 			Events:                  mgr.GetEventRecorder("statsig-operator"),
 			Clock:                   s.Clock,
+			Triggers:                s.Triggers,
 			MaxConcurrentReconciles: opts.MaxConcurrentSyncs,
 		}).SetupWithManager(mgr, s.DefaultSecret); err != nil {
 			return fmt.Errorf("set up GateCheck controller: %w", err)

@@ -28,6 +28,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/configmap"
 	"github.com/statsig-operator/statsig-operator/internal/credentials"
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
+	"github.com/statsig-operator/statsig-operator/internal/ownwrites"
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
 )
 
@@ -40,6 +41,8 @@ type ClusterConfigSnapshotReconciler struct {
 	// WatchNamespaces limits the namespaces written to those the operator watches (--watch-namespaces);
 	// empty means all.
 	WatchNamespaces []string
+
+	reads *ownwrites.Reader
 }
 
 // +kubebuilder:rbac:groups=statsig-operator.io,resources=clusterconfigsnapshots,verbs=get;list;watch
@@ -47,14 +50,16 @@ type ClusterConfigSnapshotReconciler struct {
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
-// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile syncs one ClusterConfigSnapshot.
 func (r *ClusterConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	ccs := &statsigv1alpha1.ClusterConfigSnapshot{}
-	if err := r.Get(ctx, req.NamespacedName, ccs); err != nil {
+	// Never from a cached copy older than this reconciler's own last status write.
+	if err := r.reads.Get(ctx, req.NamespacedName, ccs); err != nil {
 		if client.IgnoreNotFound(err) == nil {
+			r.reads.Forget(req.NamespacedName)
 			r.Tracker.Forget(req.NamespacedName)
 			r.Outputs.Forget(req.NamespacedName)
 			metrics.ForgetSnapshot(metrics.Object{Kind: clusterConfigSnapshotKind, Name: req.Name})
@@ -72,6 +77,9 @@ func (r *ClusterConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctr
 		if err := patchStatus(ctx, r.Client, before, ccs, before.Status, ccs.Status); err != nil {
 			retErr = err
 		}
+		if ccs.ResourceVersion != before.ResourceVersion {
+			r.reads.Wrote(req.NamespacedName, ccs.ResourceVersion)
+		}
 	}()
 	return r.reconcile(ctx, ccs)
 }
@@ -82,6 +90,7 @@ func (r *ClusterConfigSnapshotReconciler) reconcile(ctx context.Context, ccs *st
 	creds, credErr := r.Credentials.Resolve(ctx, "", secretRef(ccs.Spec.SecretRef))
 	in := refreshInput(ccs.Generation, ccs.Annotations, &st.CommonStatus, creds, interval(r.Interval, ccs.Spec.RefreshIntervalSeconds))
 	in.Group = batchGroup(creds, ccs.Spec.User, ccs.Spec.LogExposures)
+	in.Triggered = r.triggered.Take(key)
 	due, wait := r.Tracker.Due(key, in)
 	if !due {
 		// Namespaces come and go between refreshes: write the last good content to those that
@@ -157,7 +166,8 @@ func (r *ClusterConfigSnapshotReconciler) sync(ctx context.Context, ccs *statsig
 	// The content counts as written unless it reached no namespace while some were selected.
 	if st.Namespaces > 0 || len(namespaces) == 0 {
 		contentEvent(r.Events, ccs, st.ContentHash, hash, count)
-		st.ContentHash, st.Entities = hash, int32(count)
+		setContent(&st.SnapshotStatus, hash, r.Clock.Now())
+		st.Entities = int32(count)
 		metrics.SnapshotEntities.WithLabelValues(clusterConfigSnapshotKind, "", ccs.Name).Set(float64(count))
 	}
 	return f, nil
@@ -362,6 +372,13 @@ func secretRef(ref *statsigv1alpha1.SecretReference) *types.NamespacedName {
 // only), the ConfigMaps they own in any namespace, the Secrets they read, and Namespaces, whose
 // creation and label changes move the ConfigMap in or out.
 func (r *ClusterConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, defaultSecret types.NamespacedName) error {
+	r.reads = &ownwrites.Reader{Cache: r.Client, Live: mgr.GetAPIReader()}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.ClusterConfigSnapshot{}, rolloutTargetIndex,
+		func(o client.Object) []string {
+			return rolloutTargetKeys(o.(*statsigv1alpha1.ClusterConfigSnapshot).Spec.RolloutTargets)
+		}); err != nil {
+		return fmt.Errorf("index ClusterConfigSnapshots by rollout target: %w", err)
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.ClusterConfigSnapshot{}, secretIndex,
 		func(o client.Object) []string {
 			if ref := secretRef(o.(*statsigv1alpha1.ClusterConfigSnapshot).Spec.SecretRef); ref != nil {
@@ -377,12 +394,17 @@ func (r *ClusterConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, def
 				(e.ObjectOld.GetDeletionTimestamp() == nil) != (e.ObjectNew.GetDeletionTimestamp() == nil)
 		},
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.ClusterConfigSnapshot{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.ClusterConfigSnapshotList{}))).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.all), builder.WithPredicates(namespaceChanged)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.all), builder.WithPredicates(namespaceChanged))
+	watchRolloutTargets(b, r.Client, &statsigv1alpha1.ClusterConfigSnapshotList{}, false)
+	if r.Triggers != nil {
+		r.triggered = r.Triggers.Subscribe(clusterConfigSnapshotKind, clusterConfigSnapshotUses(r.Client))
+		b = b.WatchesRawSource(r.triggered.Source())
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("clusterconfigsnapshot").
 		Complete(r)
 }

@@ -440,9 +440,8 @@ func TestSnapshotsSurviveARestartWithoutCallingStatsig(t *testing.T) {
 	ccs := h.clusterSnapshot(f, flagOptions()...)
 	g.Eventually(h.csReady("checkout"), wait, poll).Should(Equal("True"))
 	g.Eventually(h.ccsReady(ccs.Name), wait, poll).Should(Equal("True"))
-	g.Eventually(func() string {
-		return conditionReason(h.getCS("checkout").Status.Conditions, statsigv1alpha1.ConditionRolledOut)
-	}, wait, poll).Should(Equal("True"))
+	h.completeRollout(g, "checkout-api")
+	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal("True"))
 	deploy := h.getDeployment("checkout-api")
 	cm, err := h.configMap("checkout-statsig")()
 	g.Expect(err).NotTo(HaveOccurred())

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
@@ -18,16 +19,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/conditions"
 	"github.com/statsig-operator/statsig-operator/internal/configmap"
 	"github.com/statsig-operator/statsig-operator/internal/credentials"
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
+	"github.com/statsig-operator/statsig-operator/internal/ownwrites"
 	"github.com/statsig-operator/statsig-operator/internal/refresh"
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
 	"github.com/statsig-operator/statsig-operator/internal/snapshot"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
+	"github.com/statsig-operator/statsig-operator/internal/trigger"
 )
 
 const configSnapshotKind = "ConfigSnapshot"
@@ -63,12 +67,16 @@ type SnapshotDeps struct {
 	MaxConcurrentReconciles int
 	// Interval turns spec.refreshIntervalSeconds into a period; nil means seconds. Tests shrink it.
 	Interval func(seconds int32) time.Duration
+	// Triggers, when set, lets WebhookReceivers sync snapshots at once.
+	Triggers  *trigger.Hub
+	triggered *trigger.Subscription
 }
 
 // ConfigSnapshotReconciler writes a ConfigSnapshot's values into its ConfigMap and rolls its
 // rollout targets when the content changes.
 type ConfigSnapshotReconciler struct {
 	SnapshotDeps
+	reads *ownwrites.Reader
 }
 
 // +kubebuilder:rbac:groups=statsig-operator.io,resources=configsnapshots,verbs=get;list;watch
@@ -76,14 +84,17 @@ type ConfigSnapshotReconciler struct {
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;update;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch
-// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets;daemonsets,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile syncs one ConfigSnapshot.
 func (r *ConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	cs := &statsigv1alpha1.ConfigSnapshot{}
-	if err := r.Get(ctx, req.NamespacedName, cs); err != nil {
+	// Never from a cached copy older than this reconciler's own last status write: a decision taken
+	// from it would undo what that write recorded (a waiting rollout, say).
+	if err := r.reads.Get(ctx, req.NamespacedName, cs); err != nil {
 		if client.IgnoreNotFound(err) == nil {
+			r.reads.Forget(req.NamespacedName)
 			r.Tracker.Forget(req.NamespacedName)
 			r.Outputs.Forget(req.NamespacedName)
 			metrics.ForgetSnapshot(metrics.Object{Kind: configSnapshotKind, Namespace: req.Namespace, Name: req.Name})
@@ -101,6 +112,9 @@ func (r *ConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		if err := patchStatus(ctx, r.Client, before, cs, before.Status, cs.Status); err != nil {
 			retErr = err
 		}
+		if cs.ResourceVersion != before.ResourceVersion {
+			r.reads.Wrote(req.NamespacedName, cs.ResourceVersion)
+		}
 	}()
 	return r.reconcile(ctx, cs)
 }
@@ -111,6 +125,7 @@ func (r *ConfigSnapshotReconciler) reconcile(ctx context.Context, cs *statsigv1a
 	in := refreshInput(cs.Generation, cs.Annotations, &cs.Status.CommonStatus, creds, interval(r.Interval, cs.Spec.RefreshIntervalSeconds))
 	// Gates of snapshots and GateChecks that share a key and a user refresh together and share calls.
 	in.Group = batchGroup(creds, cs.Spec.User, cs.Spec.LogExposures)
+	in.Triggered = r.triggered.Take(key)
 	due, wait := r.Tracker.Due(key, in)
 	if !due {
 		intact, err := r.keepOutput(ctx, cs)
@@ -164,7 +179,8 @@ func (r *ConfigSnapshotReconciler) sync(ctx context.Context, cs *statsigv1alpha1
 	hash := configmap.Hash(data, nil)
 	r.Outputs.Put(client.ObjectKeyFromObject(cs), cs.UID, hash, data)
 	contentEvent(r.Events, cs, cs.Status.ContentHash, hash, count)
-	cs.Status.ContentHash, cs.Status.Entities = hash, int32(count)
+	setContent(&cs.Status, hash, r.Clock.Now())
+	cs.Status.Entities = int32(count)
 	metrics.SnapshotEntities.WithLabelValues(configSnapshotKind, cs.Namespace, cs.Name).Set(float64(count))
 	return nil
 }
@@ -223,8 +239,16 @@ func (r *ConfigSnapshotReconciler) rollout(ctx context.Context, cs *statsigv1alp
 }
 
 // SetupWithManager registers the controller: ConfigSnapshots (spec and annotation changes only, so
-// that its own status writes do not wake it), the ConfigMaps it owns, and the Secrets it reads.
+// that its own status writes do not wake it), the ConfigMaps it owns, the Secrets it reads, and its
+// rollout targets (metadata only), so that a target created or rolled is acted on at once.
 func (r *ConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, defaultSecret types.NamespacedName) error {
+	r.reads = &ownwrites.Reader{Cache: r.Client, Live: mgr.GetAPIReader()}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.ConfigSnapshot{}, rolloutTargetIndex,
+		func(o client.Object) []string {
+			return rolloutTargetKeys(o.(*statsigv1alpha1.ConfigSnapshot).Spec.RolloutTargets)
+		}); err != nil {
+		return fmt.Errorf("index ConfigSnapshots by rollout target: %w", err)
+	}
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.ConfigSnapshot{}, secretIndex,
 		func(o client.Object) []string {
 			cs := o.(*statsigv1alpha1.ConfigSnapshot)
@@ -235,13 +259,18 @@ func (r *ConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, defaultSec
 		}); err != nil {
 		return fmt.Errorf("index ConfigSnapshots by Secret: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.ConfigSnapshot{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.ConfigSnapshotList{}))).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(forDefaultSecretUsers(r.Client, &statsigv1alpha1.ConfigSnapshotList{}, defaultSecret)),
-			builder.WithPredicates(labelsChanged)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+			builder.WithPredicates(labelsChanged))
+	watchRolloutTargets(b, r.Client, &statsigv1alpha1.ConfigSnapshotList{}, true)
+	if r.Triggers != nil {
+		r.triggered = r.Triggers.Subscribe(configSnapshotKind, configSnapshotUses(r.Client))
+		b = b.WatchesRawSource(r.triggered.Source())
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("configsnapshot").
 		Complete(r)
 }
@@ -294,7 +323,11 @@ func rolloutTargets(ctx context.Context, roller *rollout.Roller, events eventRec
 	if s.ContentHash == "" {
 		return 0, nil // nothing written yet: the first content is the baseline, not a change
 	}
-	out, err := roller.Reconcile(ctx, s.ContentHash, targets, s.Rollouts)
+	content := rollout.Content{Hash: s.ContentHash}
+	if s.ContentChangedTime != nil {
+		content.ChangedAt = &s.ContentChangedTime.Time
+	}
+	out, err := roller.Reconcile(ctx, content, targets, s.Rollouts)
 	if err != nil {
 		return 0, fmt.Errorf("roll out: %w", err)
 	}
@@ -311,6 +344,53 @@ func rolloutTargets(ctx context.Context, roller *rollout.Roller, events eventRec
 			"Rollout target %s not found; it was not rolled", t)
 	}
 	return out.Wait, nil
+}
+
+// setContent records content just written: its hash and, when it replaced earlier content, when.
+func setContent(s *statsigv1alpha1.SnapshotStatus, hash string, now time.Time) {
+	if s.ContentHash != "" && s.ContentHash != hash {
+		t := metav1.NewTime(now)
+		s.ContentChangedTime = &t
+	}
+	s.ContentHash = hash
+}
+
+// rolloutTargetIndex indexes snapshots by the workloads they roll ("<Kind>/<name>"), so that a
+// workload's events find the snapshots to reconcile.
+const rolloutTargetIndex = ".statsig.rolloutTarget"
+
+func rolloutTargetKeys(ts []statsigv1alpha1.RolloutTarget) []string {
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.Kind+"/"+t.Name)
+	}
+	return out
+}
+
+// watchRolloutTargets watches the workload kinds a snapshot rolls, metadata only (no workload is
+// cached whole; the roller reads its targets live), and maps each event to the snapshots of list's
+// kind naming that workload, in its namespace when namespaced. A target created after its snapshot
+// is so decided on at once, and RolledOut follows its rollout's progress.
+func watchRolloutTargets(b *builder.Builder, c client.Reader, list client.ObjectList, namespaced bool) {
+	for kind, obj := range rollout.Kinds() {
+		b.WatchesMetadata(obj, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			opts := []client.ListOption{client.MatchingFields{rolloutTargetIndex: kind + "/" + o.GetName()}}
+			if namespaced {
+				opts = append(opts, client.InNamespace(o.GetNamespace()))
+			}
+			l := list.DeepCopyObject().(client.ObjectList)
+			if err := c.List(ctx, l, opts...); err != nil {
+				logf.FromContext(ctx).Error(err, "List snapshots for a rollout target", "kind", kind, "name", o.GetName())
+				return nil
+			}
+			var reqs []reconcile.Request
+			_ = meta.EachListItem(l, func(item runtime.Object) error {
+				reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(item.(client.Object))})
+				return nil
+			})
+			return reqs
+		}))
+	}
 }
 
 // contentEvent says when a snapshot's content changed (not on its first sync, which is no change).

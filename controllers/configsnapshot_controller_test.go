@@ -46,9 +46,16 @@ func init() {
 		clk := clocktesting.NewFakeClock(time.Now())
 		rolloutClocks.Store(h, clk)
 		roller := &rollout.Roller{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: clk}
+		if d, ok := rolloutIntervals.Load(h); ok {
+			roller.Clock, roller.MinInterval = clock.RealClock{}, d.(time.Duration)
+		}
+		c := mgr.GetClient()
+		if _, ok := laggingCaches.Load(h); ok {
+			c = newLaggingClient(c)
+		}
 		deps := func() SnapshotDeps {
 			return SnapshotDeps{
-				Client:                  mgr.GetClient(),
+				Client:                  c,
 				Credentials:             h.deps.Credentials,
 				Statsig:                 SnapshotClientFor(h.deps.Clients),
 				ConfigMaps:              h.deps.ConfigMaps,
@@ -59,6 +66,7 @@ func init() {
 				Clock:                   clock.RealClock{},
 				Interval:                h.deps.Interval,
 				MaxConcurrentReconciles: 4,
+				Triggers:                h.deps.Triggers,
 			}
 		}
 		if err := (&ConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, h.defaultSecret); err != nil {
@@ -415,13 +423,13 @@ func TestConfigSnapshotRollsTargetOnlyOnChange(t *testing.T) {
 	h.fake.SetConfig("checkout_settings", map[string]any{"max_items": 5})
 	h.serverSecret("statsig")
 	h.deployment("checkout-api")
-	before := h.getDeployment("checkout-api")
 	// Refreshes every 30 s (scaled: 300 ms), so unchanged refreshes keep coming.
 	h.configSnapshot("checkout", snapConfigs("checkout_settings"), snapRefresh(30), snapRollout("Deployment", "checkout-api"))
 	g.Eventually(h.csReady("checkout"), wait, poll).Should(Equal("True"))
-	g.Eventually(func() string {
-		return conditionReason(h.getCS("checkout").Status.Conditions, statsigv1alpha1.ConditionRolledOut)
-	}, wait, poll).Should(Equal("True"))
+	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonRolloutInProgress), "RolledOut waits for the pods")
+	h.completeRollout(g, "checkout-api")
+	before := h.getDeployment("checkout-api")
+	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal("True"))
 
 	// The first sync and unchanged refreshes roll nothing.
 	calls := h.fake.Count(statsig.EndpointGetConfig)
@@ -467,7 +475,9 @@ func TestConfigSnapshotRollsTargetOnlyOnChange(t *testing.T) {
 	g.Consistently(func() int64 { return h.getDeployment("checkout-api").Generation }, time.Second, 50*time.Millisecond).Should(Equal(before.Generation + 2))
 	g.Expect(templateWithout(h.getDeployment("checkout-api"))).To(Equal(before.Spec))
 	g.Expect(len(h.events(statsigv1alpha1.ReasonRolledOut))).To(Equal(2))
-	g.Expect(conditionReason(h.getCS("checkout").Status.Conditions, statsigv1alpha1.ConditionRolledOut)).To(Equal("True"))
+	g.Expect(h.rolledOut("checkout")()).To(Equal(statsigv1alpha1.ReasonRolloutInProgress))
+	h.completeRollout(g, "checkout-api")
+	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal("True"))
 	st := h.getCS("checkout").Status.Rollouts
 	g.Expect(st).To(ConsistOf(And(HaveField("Kind", "Deployment"), HaveField("Name", "checkout-api"), HaveField("Hash", latest))))
 }

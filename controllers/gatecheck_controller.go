@@ -28,6 +28,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
 	"github.com/statsig-operator/statsig-operator/internal/refresh"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
+	"github.com/statsig-operator/statsig-operator/internal/trigger"
 )
 
 const gateCheckKind = "GateCheck"
@@ -53,6 +54,9 @@ type GateCheckReconciler struct {
 	MaxConcurrentReconciles int
 	// Interval turns spec.refreshIntervalSeconds into a period; nil means seconds. Tests shrink it.
 	Interval func(seconds int32) time.Duration
+	// Triggers, when set, lets WebhookReceivers sync GateChecks at once.
+	Triggers  *trigger.Hub
+	triggered *trigger.Subscription
 }
 
 // +kubebuilder:rbac:groups=statsig-operator.io,resources=gatechecks,verbs=get;list;watch
@@ -93,6 +97,7 @@ func (r *GateCheckReconciler) reconcile(ctx context.Context, gc *statsigv1alpha1
 	creds, credErr := r.Credentials.Resolve(ctx, gc.Namespace, credentials.LocalRef(gc.Namespace, gc.Spec.SecretRef))
 	in := refreshInput(gc.Generation, gc.Annotations, &gc.Status.CommonStatus, creds, interval(r.Interval, gc.Spec.RefreshIntervalSeconds))
 	in.Group = batchGroup(creds, gc.Spec.User, gc.Spec.LogExposures)
+	in.Triggered = r.triggered.Take(key)
 	if due, wait := r.Tracker.Due(key, in); !due {
 		// Not time to call Statsig: keep the last good output in place (repairs an edited or
 		// deleted ConfigMap).
@@ -316,13 +321,17 @@ func (r *GateCheckReconciler) SetupWithManager(mgr ctrl.Manager, defaultSecret t
 		}); err != nil {
 		return fmt.Errorf("index GateChecks by Secret: %w", err)
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.GateCheck{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.GateCheckList{}))).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(forDefaultSecretUsers(r.Client, &statsigv1alpha1.GateCheckList{}, defaultSecret)),
-			builder.WithPredicates(labelsChanged)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
+			builder.WithPredicates(labelsChanged))
+	if r.Triggers != nil {
+		r.triggered = r.Triggers.Subscribe(gateCheckKind, gateCheckUses(r.Client))
+		b = b.WatchesRawSource(r.triggered.Source())
+	}
+	return b.WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		Named("gatecheck").
 		Complete(r)
 }

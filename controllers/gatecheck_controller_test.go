@@ -38,6 +38,7 @@ func init() {
 			Clock:                   clock.RealClock{},
 			Interval:                h.deps.Interval,
 			MaxConcurrentReconciles: 16,
+			Triggers:                h.deps.Triggers,
 		}).SetupWithManager(mgr, h.defaultSecret)
 	})
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
+	"github.com/statsig-operator/statsig-operator/internal/trigger"
 )
 
 var (
@@ -164,6 +165,7 @@ func (h *harness) startManager() {
 		ConfigMaps:  &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()},
 		Events:      mgr.GetEventRecorder("statsig-operator"),
 		Interval:    func(s int32) time.Duration { return time.Duration(s) * timeScale },
+		Triggers:    &trigger.Hub{},
 	}
 	for _, setup := range testControllers {
 		if err := setup(mgr, h); err != nil {
@@ -189,6 +191,8 @@ type testDeps struct {
 	ConfigMaps  *configmap.Writer
 	Events      eventRecorder
 	Interval    func(int32) time.Duration
+	// Triggers is shared by the controllers a WebhookReceiver triggers.
+	Triggers *trigger.Hub
 }
 
 // fastTracker is a refresh tracker with test-sized backoff.

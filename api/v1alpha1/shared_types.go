@@ -41,7 +41,8 @@ const (
 	ConditionReady = "Ready"
 	// ConditionStale is True while the output is the last good one rather than a fresh one.
 	ConditionStale = "Stale"
-	// ConditionRolledOut reports whether rollout targets were rolled to the current content.
+	// ConditionRolledOut is True when every rollout target runs pods started from the current
+	// content.
 	ConditionRolledOut = "RolledOut"
 )
 
@@ -66,6 +67,9 @@ const (
 	ReasonTargetNotFound        = "TargetNotFound"
 	ReasonRolledOut             = "RolledOut"
 	ReasonRolloutPending        = "RolloutPending"
+	// ReasonRolloutInProgress: a target was set to the current content and its new pods are not
+	// all available yet.
+	ReasonRolloutInProgress = "RolloutInProgress"
 )
 
 // LocalSecretReference names a Secret in the resource's own namespace. The Secret's data keys are

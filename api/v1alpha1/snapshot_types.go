@@ -49,8 +49,11 @@ type SnapshotEntities struct {
 
 	// rolloutTargets are workloads in the same namespace as the ConfigMap whose pod template gets
 	// the annotation statsig-operator.io/snapshot-hash when, and only when, the content changes
-	// (not on the first sync), at most once per target per minute. A target that does not exist
-	// sets RolledOut=False (TargetNotFound) and leaves Ready alone.
+	// (not on the first sync), at most once per target per minute, so that every target runs pods
+	// started from the current content. A target created after the content was written is not
+	// rolled. RolledOut=True once every target's new pods are available; RolloutPending while a
+	// rollout waits for the minute to pass; RolloutInProgress while new pods start. A target that
+	// does not exist sets RolledOut=False (TargetNotFound) and leaves Ready alone.
 	// +kubebuilder:validation:MaxItems=20
 	// +listType=map
 	// +listMapKey=kind
@@ -96,6 +99,12 @@ type SnapshotStatus struct {
 	// +optional
 	ContentHash string `json:"contentHash,omitempty"`
 
+	// contentChangedTime is when contentHash replaced earlier content. A rollout target created
+	// after it is not rolled (its pods read the current content when they started); one created
+	// before it is. Unset while the content is the first the snapshot wrote, which rolls nothing.
+	// +optional
+	ContentChangedTime *metav1.Time `json:"contentChangedTime,omitempty"`
+
 	// entities is the number of gates, configs, experiments and layers in the snapshot.
 	// +optional
 	Entities int32 `json:"entities"`
@@ -116,7 +125,9 @@ type RolloutStatus struct {
 	// writes to).
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
-	// hash the workload's pod template was last annotated with.
+	// hash of the content the workload's pods were started from, as far as the operator knows: the
+	// hash its pod template was last annotated with, or the content it adopted when it was created
+	// after that content was written.
 	// +optional
 	Hash string `json:"hash,omitempty"`
 	// lastRolloutTime is when the workload was last rolled.

@@ -19,6 +19,7 @@ type Options struct {
 	MetricsAddr          string
 	MetricsSecure        bool
 	ProbeAddr            string
+	WebhookAddr          string
 	LeaderElect          bool
 	LeaderElectNamespace string
 
@@ -36,8 +37,6 @@ type Options struct {
 
 	AllowFileDestinations              bool
 	AllowAmbientObjectStoreCredentials bool
-
-	WebhookAddr string
 
 	MaxConcurrentReconciles int
 	MaxConcurrentSyncs      int

@@ -20,6 +20,8 @@ type Input struct {
 	ObservedGeneration     int64
 	RequestedAt            string
 	LastHandledRequestedAt string
+	// Triggered is set when a WebhookReceiver asked for a sync: due now, as a requested-at bump is.
+	Triggered bool
 	// CredentialsVersion changes when the Secret does.
 	CredentialsVersion string
 	LastSync           *time.Time
@@ -69,7 +71,7 @@ func (t *Tracker) Due(key types.NamespacedName, in Input) (bool, time.Duration) 
 	// A request this tracker already attempted is handled even while the cache still shows the
 	// status from before (a sync's own ConfigMap writes wake the resource before its status patch
 	// is back in the cache); otherwise that stale read would sync a second time.
-	if in.RequestedAt != "" && in.RequestedAt != in.LastHandledRequestedAt && (st == nil || st.requestedAt != in.RequestedAt) {
+	if in.Triggered || (in.RequestedAt != "" && in.RequestedAt != in.LastHandledRequestedAt && (st == nil || st.requestedAt != in.RequestedAt)) {
 		return true, 0
 	}
 	if st == nil {

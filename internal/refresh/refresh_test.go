@@ -249,3 +249,24 @@ func TestMembersThatSyncedOnRequestTogetherStayTogether(t *testing.T) {
 	}
 	g.Expect(len(next)).To(BeNumerically("<=", 2))
 }
+
+func TestTriggeredIsDueNow(t *testing.T) {
+	g := NewWithT(t)
+	clk := clocktesting.NewFakePassiveClock(start)
+	tr := NewTracker(clk)
+	key := types.NamespacedName{Namespace: "a", Name: "b"}
+	last := start.Add(-time.Second)
+	in := Input{Generation: 1, ObservedGeneration: 1, Ready: true, LastSync: &last, Interval: 300 * time.Second}
+	tr.Succeeded(key, in)
+	due, _ := tr.Due(key, in)
+	g.Expect(due).To(BeFalse())
+	triggered := in
+	triggered.Triggered = true
+	due, wait := tr.Due(key, triggered)
+	g.Expect(due).To(BeTrue())
+	g.Expect(wait).To(BeZero())
+	// A triggered sync schedules the next refresh from itself, and is not due again untriggered.
+	tr.Succeeded(key, triggered)
+	due, _ = tr.Due(key, in)
+	g.Expect(due).To(BeFalse())
+}

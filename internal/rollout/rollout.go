@@ -1,5 +1,6 @@
 // Package rollout restarts workloads when a snapshot's content changes, by setting one pod template
-// annotation, at most once per target per interval.
+// annotation, at most once per target per interval, and tells whether each target's pods run the
+// current content.
 package rollout
 
 import (
@@ -10,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -30,15 +30,24 @@ type Target struct {
 
 func (t Target) String() string { return t.Kind + " " + t.Namespace + "/" + t.Name }
 
-// Roller decides, per target, whether a content hash calls for a rollout, and patches the pod
-// template annotation statsig-operator.io/snapshot-hash when it does. It keeps no state of its own:
-// everything it needs is in the snapshot's status.rollouts, so a restart neither repeats nor loses a
-// rollout.
+// Content is what the targets' pods should run.
+type Content struct {
+	// Hash is the content hash of the ConfigMap.
+	Hash string
+	// ChangedAt is when Hash replaced earlier content (status.contentChangedTime); nil while Hash is
+	// the first content the snapshot wrote, which is a baseline and rolls nothing.
+	ChangedAt *time.Time
+}
+
+// Roller decides, per target, whether its pods run the current content, and patches the pod
+// template annotation statsig-operator.io/snapshot-hash when they do not. It keeps no state of its
+// own: it decides from the workload itself (its annotation and creation time) and the snapshot's
+// status, so a restart neither repeats nor loses a rollout.
 type Roller struct {
 	// Client patches workloads. A merge patch needs no read, so workloads need not be cached.
 	Client client.Client
-	// Reader checks that a target exists (metadata only); the manager's API reader keeps the
-	// operator from caching every workload of the cluster.
+	// Reader reads targets live (the manager's API reader), so that the operator does not cache
+	// every workload of the cluster and never decides from a stale copy.
 	Reader client.Reader
 	Clock  clock.PassiveClock
 	// MinInterval is the least time between two rollouts of one target; 0 means DefaultMinInterval.
@@ -55,38 +64,44 @@ type Outcome struct {
 	Missing, NewlyMissing []Target
 	// Pending are targets whose rollout waits for MinInterval to pass since their last one.
 	Pending []Target
-	// Wait is how long until the first pending rollout may run; 0 when none is pending.
+	// InProgress are targets set to the current content whose new pods are not all available yet,
+	// with what each waits for.
+	InProgress []Progress
+	// Wait is how long until the first pending rollout may run, and At when; zero when none is
+	// pending.
 	Wait time.Duration
+	At   time.Time
 	// Interval is the Roller's MinInterval, for messages.
 	Interval time.Duration
 }
 
-// Reconcile brings each target to hash. A target seen for the first time adopts hash without a
-// rollout: the first sync of a snapshot, or a target added to the spec, is not a content change.
-// A target whose recorded hash differs is rolled, unless it was rolled less than MinInterval ago;
-// then it waits, and changes in between are coalesced into the one rollout that follows. prev is
-// the current status.rollouts.
-func (r *Roller) Reconcile(ctx context.Context, hash string, targets []Target, prev []statsigv1alpha1.RolloutStatus) (Outcome, error) {
+// Progress says what a target's rollout waits for.
+type Progress struct {
+	Target
+	Waiting string
+}
+
+// Reconcile brings each target's pods to content. A target runs the current content when its pod
+// template carries the current hash, or when it carries none and was created after the content was
+// written (its pods read it when they started). Any other target is rolled, unless it was rolled
+// less than MinInterval ago: then it waits, and changes in between are coalesced into the one
+// rollout that follows. prev is the current status.rollouts.
+func (r *Roller) Reconcile(ctx context.Context, content Content, targets []Target, prev []statsigv1alpha1.RolloutStatus) (Outcome, error) {
 	out := Outcome{Interval: r.minInterval()}
 	now := r.Clock.Now()
 	for _, t := range targets {
-		e, seen := find(prev, t)
-		wasMissing := seen && e.Message != ""
+		last, seen := find(prev, t)
+		wasMissing := seen && last.Message != ""
+		e := statsigv1alpha1.RolloutStatus{Kind: t.Kind, Namespace: t.Namespace, Name: t.Name, Hash: last.Hash, LastRolloutTime: last.LastRolloutTime}
+		w, err := r.get(ctx, t)
 		switch {
-		case !seen || e.Hash == "":
-			// A new target, or one that did not exist until now: it starts from the current content.
-			exists, err := r.exists(ctx, t)
-			if err != nil {
-				return out, err
-			}
-			e = statsigv1alpha1.RolloutStatus{Kind: t.Kind, Namespace: t.Namespace, Name: t.Name, LastRolloutTime: e.LastRolloutTime}
-			if exists {
-				e.Hash = hash
-			} else {
-				e.Message = notFound(t)
-			}
-		case e.Hash == hash:
-			// Up to date.
+		case apierrors.IsNotFound(err):
+			e.Message = notFound(t)
+		case err != nil:
+			return out, err
+		case runsContent(w, content):
+			e.Hash = content.Hash
+			out.progress(t, w)
 		default:
 			if e.LastRolloutTime != nil {
 				// Status keeps whole seconds: add the second the truncation may have taken off, so
@@ -94,23 +109,23 @@ func (r *Roller) Reconcile(ctx context.Context, hash string, targets []Target, p
 				next := e.LastRolloutTime.Add(r.minInterval() + time.Second)
 				if now.Before(next) {
 					out.Pending = append(out.Pending, t)
-					if w := next.Sub(now); out.Wait == 0 || w < out.Wait {
-						out.Wait = w
+					if out.At.IsZero() || next.Before(out.At) {
+						out.At, out.Wait = next, next.Sub(now)
 					}
 					break
 				}
 			}
-			err := r.patch(ctx, t, hash)
+			err := r.patch(ctx, w, content.Hash)
 			switch {
 			case apierrors.IsNotFound(err):
-				e = statsigv1alpha1.RolloutStatus{Kind: t.Kind, Namespace: t.Namespace, Name: t.Name,
-					LastRolloutTime: e.LastRolloutTime, Message: notFound(t)}
+				e.Message = notFound(t)
 			case err != nil:
 				return out, err
 			default:
 				ts := metav1.NewTime(now)
-				e = statsigv1alpha1.RolloutStatus{Kind: t.Kind, Namespace: t.Namespace, Name: t.Name, Hash: hash, LastRolloutTime: &ts}
+				e.Hash, e.LastRolloutTime = content.Hash, &ts
 				out.Rolled = append(out.Rolled, t)
+				out.progress(t, w)
 			}
 		}
 		if e.Message != "" {
@@ -124,17 +139,47 @@ func (r *Roller) Reconcile(ctx context.Context, hash string, targets []Target, p
 	return out, nil
 }
 
-// Condition summarises an outcome as the RolledOut condition: targets that do not exist first, then
-// rollouts waiting for their interval.
+// runsContent reports whether a workload's pods were started from content (or are being replaced
+// by pods that are).
+func runsContent(w workload, content Content) bool {
+	switch a := w.annotation(); {
+	case a == content.Hash:
+		return true
+	case a != "":
+		return false // rolled to an earlier content
+	case content.ChangedAt == nil:
+		return true // the first content is a baseline: pods that started before it could not read another
+	}
+	// creationTimestamp has whole seconds: a workload created in the second the content changed may
+	// have started its pods before, so only a later second counts as after.
+	return w.GetCreationTimestamp().Truncate(time.Second).After(content.ChangedAt.Truncate(time.Second))
+}
+
+func (o *Outcome) progress(t Target, w workload) {
+	if waiting := w.rolling(); waiting != "" {
+		o.InProgress = append(o.InProgress, Progress{Target: t, Waiting: waiting})
+	}
+}
+
+// Condition summarises an outcome as the RolledOut condition: targets that do not exist first,
+// then rollouts waiting for their interval, then rollouts whose new pods are not available yet.
 func (o Outcome) Condition(generation int64) metav1.Condition {
-	c := metav1.Condition{Type: statsigv1alpha1.ConditionRolledOut, ObservedGeneration: generation}
+	c := metav1.Condition{Type: statsigv1alpha1.ConditionRolledOut, ObservedGeneration: generation, Status: metav1.ConditionFalse}
 	switch {
 	case len(o.Missing) > 0:
-		c.Status, c.Reason = metav1.ConditionFalse, statsigv1alpha1.ReasonTargetNotFound
+		c.Reason = statsigv1alpha1.ReasonTargetNotFound
 		c.Message = "Not found, so not rolled: " + list(o.Missing)
 	case len(o.Pending) > 0:
-		c.Status, c.Reason = metav1.ConditionFalse, statsigv1alpha1.ReasonRolloutPending
-		c.Message = fmt.Sprintf("Content changed within %s of the last rollout; waiting to roll: %s", o.Interval, list(o.Pending))
+		c.Reason = statsigv1alpha1.ReasonRolloutPending
+		c.Message = fmt.Sprintf("Content changed within %s of the last rollout; rolling at %s: %s",
+			o.Interval, o.At.UTC().Format(time.RFC3339), list(o.Pending))
+	case len(o.InProgress) > 0:
+		c.Reason = statsigv1alpha1.ReasonRolloutInProgress
+		ts := make([]Target, len(o.InProgress))
+		for i, p := range o.InProgress {
+			ts[i] = p.Target
+		}
+		c.Message = fmt.Sprintf("Waiting for pods of the current content: %s (%s)", list(ts), o.InProgress[0].Waiting)
 	default:
 		c.Status, c.Reason = metav1.ConditionTrue, statsigv1alpha1.ReasonRolledOut
 		c.Message = fmt.Sprintf("%d rollout targets run the current content", len(o.Status))
@@ -150,51 +195,31 @@ func (r *Roller) minInterval() time.Duration {
 }
 
 // patch sets the annotation with a JSON merge patch that names nothing else, so that no other field
-// of the workload (replicas scaled by an autoscaler, say) is touched.
-func (r *Roller) patch(ctx context.Context, t Target, hash string) error {
-	obj, err := object(t)
-	if err != nil {
-		return err
-	}
+// of the workload (replicas scaled by an autoscaler, say) is touched. w holds the result.
+func (r *Roller) patch(ctx context.Context, w workload, hash string) error {
 	body, err := json.Marshal(map[string]any{"spec": map[string]any{"template": map[string]any{"metadata": map[string]any{
 		"annotations": map[string]string{statsigv1alpha1.AnnotationSnapshotHash: hash}}}}})
 	if err != nil {
 		return fmt.Errorf("encode rollout patch: %w", err)
 	}
-	if err := r.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, body)); err != nil {
-		return fmt.Errorf("roll %s: %w", t, err)
+	if err := r.Client.Patch(ctx, w.Object, client.RawPatch(types.MergePatchType, body)); err != nil {
+		return fmt.Errorf("roll %s %s/%s: %w", w.kind(), w.GetNamespace(), w.GetName(), err)
 	}
 	return nil
 }
 
-func (r *Roller) exists(ctx context.Context, t Target) (bool, error) {
-	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(appsv1.SchemeGroupVersion.WithKind(t.Kind))
-	err := r.Reader.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: t.Name}, m)
-	switch {
-	case apierrors.IsNotFound(err):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("get %s: %w", t, err)
+func (r *Roller) get(ctx context.Context, t Target) (workload, error) {
+	w, err := newWorkload(t.Kind)
+	if err != nil {
+		return w, err
 	}
-	return true, nil
-}
-
-func object(t Target) (client.Object, error) {
-	var obj client.Object
-	switch t.Kind {
-	case "Deployment":
-		obj = &appsv1.Deployment{}
-	case "StatefulSet":
-		obj = &appsv1.StatefulSet{}
-	case "DaemonSet":
-		obj = &appsv1.DaemonSet{}
-	default:
-		return nil, fmt.Errorf("rollout target kind %q is not Deployment, StatefulSet or DaemonSet", t.Kind)
+	if err := r.Reader.Get(ctx, types.NamespacedName{Namespace: t.Namespace, Name: t.Name}, w.Object); err != nil {
+		if apierrors.IsNotFound(err) {
+			return w, err
+		}
+		return w, fmt.Errorf("get %s: %w", t, err)
 	}
-	obj.SetNamespace(t.Namespace)
-	obj.SetName(t.Name)
-	return obj, nil
+	return w, nil
 }
 
 func find(list []statsigv1alpha1.RolloutStatus, t Target) (statsigv1alpha1.RolloutStatus, bool) {

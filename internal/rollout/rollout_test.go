@@ -19,9 +19,14 @@ import (
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 )
 
+// created is when the test's workloads were created, an hour before the fake clock's start.
+var created = metav1.NewTime(time.Date(2026, 5, 1, 11, 0, 0, 0, time.UTC))
+
+// deployment is a Deployment whose rollout has completed.
 func deployment(name string) *appsv1.Deployment {
 	return &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, CreationTimestamp: created},
+		Status:     appsv1.DeploymentStatus{Replicas: 3, UpdatedReplicas: 3, ReadyReplicas: 3, AvailableReplicas: 3},
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](3),
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
@@ -39,9 +44,17 @@ func setup(t *testing.T, objs ...client.Object) (*Roller, client.Client, *clockt
 	if err := clientgoscheme.AddToScheme(s); err != nil {
 		t.Fatal(err)
 	}
-	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).Build()
+	c := fake.NewClientBuilder().WithScheme(s).WithObjects(objs...).WithStatusSubresource(objs...).Build()
 	clk := clocktesting.NewFakeClock(time.Date(2026, 5, 1, 12, 0, 0, 500_000_000, time.UTC))
 	return &Roller{Client: c, Reader: c, Clock: clk}, c, clk
+}
+
+// first is a snapshot's first content; changed content that replaced another at clk's time.
+func first(hash string) Content { return Content{Hash: hash} }
+
+func changed(hash string, clk *clocktesting.FakeClock) Content {
+	t := clk.Now()
+	return Content{Hash: hash, ChangedAt: &t}
 }
 
 func annotation(g Gomega, c client.Client, name string) string {
@@ -69,7 +82,7 @@ func TestRolloutCoalescesChangesWithinTheInterval(t *testing.T) {
 	targets := []Target{{Kind: "Deployment", Namespace: "shop", Name: "api"}}
 
 	// First content: the baseline, no rollout.
-	out, err := r.Reconcile(ctx, "h1", targets, nil)
+	out, err := r.Reconcile(ctx, first("h1"), targets, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.Rolled).To(BeEmpty())
 	g.Expect(annotation(g, c, "api")).To(BeEmpty())
@@ -77,12 +90,12 @@ func TestRolloutCoalescesChangesWithinTheInterval(t *testing.T) {
 	status := roundTrip(out.Status)
 
 	// Unchanged: nothing.
-	out, err = r.Reconcile(ctx, "h1", targets, status)
+	out, err = r.Reconcile(ctx, first("h1"), targets, status)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.Rolled).To(BeEmpty())
 
 	// A change rolls at once (no rollout before).
-	out, err = r.Reconcile(ctx, "h2", targets, status)
+	out, err = r.Reconcile(ctx, changed("h2", clk), targets, status)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.Rolled).To(Equal(targets))
 	g.Expect(annotation(g, c, "api")).To(Equal("h2"))
@@ -90,7 +103,7 @@ func TestRolloutCoalescesChangesWithinTheInterval(t *testing.T) {
 
 	// Two more changes within the minute wait, coalesced.
 	clk.Step(20 * time.Second)
-	out, err = r.Reconcile(ctx, "h3", targets, status)
+	out, err = r.Reconcile(ctx, changed("h3", clk), targets, status)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.Rolled).To(BeEmpty())
 	g.Expect(out.Pending).To(Equal(targets))
@@ -100,7 +113,7 @@ func TestRolloutCoalescesChangesWithinTheInterval(t *testing.T) {
 	g.Expect(cond.Reason).To(Equal(statsigv1alpha1.ReasonRolloutPending))
 	status = roundTrip(out.Status)
 	clk.Step(30 * time.Second)
-	out, err = r.Reconcile(ctx, "h4", targets, status)
+	out, err = r.Reconcile(ctx, changed("h4", clk), targets, status)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.Rolled).To(BeEmpty())
 	g.Expect(annotation(g, c, "api")).To(Equal("h2"))
@@ -108,13 +121,13 @@ func TestRolloutCoalescesChangesWithinTheInterval(t *testing.T) {
 
 	// A minute after the last rollout, the latest content rolls, once.
 	clk.Step(out.Wait)
-	out, err = r.Reconcile(ctx, "h4", targets, status)
+	out, err = r.Reconcile(ctx, changed("h4", clk), targets, status)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.Rolled).To(Equal(targets))
 	g.Expect(annotation(g, c, "api")).To(Equal("h4"))
 	g.Expect(out.Status[0].LastRolloutTime.Time).To(Equal(clk.Now()))
 	status = roundTrip(out.Status)
-	out, err = r.Reconcile(ctx, "h4", targets, status)
+	out, err = r.Reconcile(ctx, changed("h4", clk), targets, status)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.Rolled).To(BeEmpty())
 }
@@ -124,12 +137,12 @@ func TestRolloutIntervalIsNeverShortenedBySecondTruncation(t *testing.T) {
 	ctx := context.Background()
 	r, _, clk := setup(t, deployment("api"))
 	targets := []Target{{Kind: "Deployment", Namespace: "shop", Name: "api"}}
-	out, _ := r.Reconcile(ctx, "h1", targets, nil)
-	out, _ = r.Reconcile(ctx, "h2", targets, roundTrip(out.Status))
+	out, _ := r.Reconcile(ctx, first("h1"), targets, nil)
+	out, _ = r.Reconcile(ctx, changed("h2", clk), targets, roundTrip(out.Status))
 	rolledAt := clk.Now() // 12:00:00.5; status says 12:00:00
 	status := roundTrip(out.Status)
 	clk.SetTime(rolledAt.Add(time.Minute - time.Millisecond))
-	out, err := r.Reconcile(ctx, "h3", targets, status)
+	out, err := r.Reconcile(ctx, changed("h3", clk), targets, status)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.Rolled).To(BeEmpty(), "rolled again less than a minute after the last rollout")
 }
@@ -137,12 +150,12 @@ func TestRolloutIntervalIsNeverShortenedBySecondTruncation(t *testing.T) {
 func TestRolloutPatchTouchesOnlyTheAnnotation(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	r, c, _ := setup(t, deployment("api"))
+	r, c, clk := setup(t, deployment("api"))
 	before := &appsv1.Deployment{}
 	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "api"}, before)).To(Succeed())
 	targets := []Target{{Kind: "Deployment", Namespace: "shop", Name: "api"}}
-	out, _ := r.Reconcile(ctx, "h1", targets, nil)
-	_, err := r.Reconcile(ctx, "h2", targets, roundTrip(out.Status))
+	out, _ := r.Reconcile(ctx, first("h1"), targets, nil)
+	_, err := r.Reconcile(ctx, changed("h2", clk), targets, roundTrip(out.Status))
 	g.Expect(err).NotTo(HaveOccurred())
 	after := &appsv1.Deployment{}
 	g.Expect(c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "api"}, after)).To(Succeed())
@@ -155,9 +168,9 @@ func TestRolloutPatchTouchesOnlyTheAnnotation(t *testing.T) {
 func TestRolloutReportsMissingTargets(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
-	r, c, _ := setup(t, deployment("api"))
+	r, c, clk := setup(t, deployment("api"))
 	targets := []Target{{Kind: "Deployment", Namespace: "shop", Name: "api"}, {Kind: "StatefulSet", Namespace: "shop", Name: "db"}}
-	out, err := r.Reconcile(ctx, "h1", targets, nil)
+	out, err := r.Reconcile(ctx, first("h1"), targets, nil)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.Missing).To(Equal(targets[1:]))
 	g.Expect(out.NewlyMissing).To(Equal(targets[1:]))
@@ -167,18 +180,129 @@ func TestRolloutReportsMissingTargets(t *testing.T) {
 	g.Expect(cond.Message).To(ContainSubstring("StatefulSet shop/db"))
 
 	// Still missing: reported, but not as new (one Event, not one per pass).
-	out, err = r.Reconcile(ctx, "h2", targets, roundTrip(out.Status))
+	h2 := changed("h2", clk)
+	out, err = r.Reconcile(ctx, h2, targets, roundTrip(out.Status))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.Missing).To(Equal(targets[1:]))
 	g.Expect(out.NewlyMissing).To(BeEmpty())
 	g.Expect(out.Rolled).To(Equal(targets[:1]), "the target that exists still rolls")
 
-	// Created later: it starts from the content of that moment, without a rollout.
-	ss := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db"}}
+	// Created after the content was written: its pods read it, so it is not rolled.
+	ss := &appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "db", CreationTimestamp: metav1.NewTime(clk.Now().Add(time.Second))},
+		Spec: appsv1.StatefulSetSpec{UpdateStrategy: appsv1.StatefulSetUpdateStrategy{Type: appsv1.OnDeleteStatefulSetStrategyType}}}
 	g.Expect(c.Create(ctx, ss)).To(Succeed())
-	out, err = r.Reconcile(ctx, "h2", targets, roundTrip(out.Status))
+	out, err = r.Reconcile(ctx, h2, targets, roundTrip(out.Status))
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(out.Missing).To(BeEmpty())
 	g.Expect(out.Rolled).To(BeEmpty())
+	g.Expect(out.Status[1].Hash).To(Equal("h2"))
 	g.Expect(out.Condition(1).Status).To(Equal(metav1.ConditionTrue))
+}
+
+// Whether a target runs the current content is decided from the target itself: its annotation,
+// and its creation against the time the content was written.
+func TestRolloutDecidesFromTheTarget(t *testing.T) {
+	written := time.Date(2026, 5, 1, 12, 0, 0, 300_000_000, time.UTC)
+	for name, tc := range map[string]struct {
+		created    time.Time
+		annotation string
+		content    Content
+		rolls      bool
+	}{
+		"first content, target older":            {created: written.Add(-time.Hour), content: Content{Hash: "h1"}},
+		"changed content, target older":          {created: written.Add(-time.Hour), content: Content{Hash: "h2", ChangedAt: &written}, rolls: true},
+		"changed content, target in that second": {created: written.Truncate(time.Second), content: Content{Hash: "h2", ChangedAt: &written}, rolls: true},
+		"changed content, target a second later": {created: written.Truncate(time.Second).Add(time.Second), content: Content{Hash: "h2", ChangedAt: &written}},
+		"annotated with the current hash":        {created: written.Add(-time.Hour), annotation: "h2", content: Content{Hash: "h2", ChangedAt: &written}},
+		"annotated with an earlier hash":         {created: written.Add(time.Hour), annotation: "h1", content: Content{Hash: "h2", ChangedAt: &written}, rolls: true},
+		"first content, annotated earlier":       {created: written.Add(-time.Hour), annotation: "h0", content: Content{Hash: "h1"}, rolls: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			d := deployment("api")
+			d.CreationTimestamp = metav1.NewTime(tc.created)
+			if tc.annotation != "" {
+				d.Spec.Template.Annotations[statsigv1alpha1.AnnotationSnapshotHash] = tc.annotation
+			}
+			r, c, _ := setup(t, d)
+			targets := []Target{{Kind: "Deployment", Namespace: "shop", Name: "api"}}
+			out, err := r.Reconcile(context.Background(), tc.content, targets, nil)
+			g.Expect(err).NotTo(HaveOccurred())
+			if tc.rolls {
+				g.Expect(out.Rolled).To(Equal(targets))
+				g.Expect(annotation(g, c, "api")).To(Equal(tc.content.Hash))
+			} else {
+				g.Expect(out.Rolled).To(BeEmpty())
+				g.Expect(annotation(g, c, "api")).To(Equal(tc.annotation))
+			}
+			g.Expect(out.Status[0].Hash).To(Equal(tc.content.Hash))
+		})
+	}
+}
+
+func TestRolloutPendingConditionSaysWhen(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	r, _, clk := setup(t, deployment("api"))
+	targets := []Target{{Kind: "Deployment", Namespace: "shop", Name: "api"}}
+	out, _ := r.Reconcile(ctx, changed("h2", clk), targets, nil) // 12:00:00.5, recorded as 12:00:00
+	g.Expect(out.Rolled).To(Equal(targets))
+	clk.Step(10 * time.Second)
+	out, err := r.Reconcile(ctx, changed("h3", clk), targets, roundTrip(out.Status))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out.At).To(Equal(time.Date(2026, 5, 1, 12, 1, 1, 0, time.UTC)))
+	c := out.Condition(3)
+	g.Expect(c.Reason).To(Equal(statsigv1alpha1.ReasonRolloutPending))
+	g.Expect(c.Message).To(Equal("Content changed within 1m0s of the last rollout; rolling at 2026-05-01T12:01:01Z: Deployment shop/api"))
+}
+
+// RolledOut turns True only once the new pods are available, judged as kubectl rollout status
+// judges each kind.
+func TestRolloutWaitsForNewPods(t *testing.T) {
+	three := ptr.To[int32](3)
+	for name, tc := range map[string]struct {
+		obj     client.Object
+		waiting string
+	}{
+		"deployment not observed": {obj: &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Generation: 2}, Spec: appsv1.DeploymentSpec{Replicas: three},
+			Status: appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 3, UpdatedReplicas: 3, AvailableReplicas: 3}}, waiting: "has not seen"},
+		"deployment updating": {obj: &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: three},
+			Status: appsv1.DeploymentStatus{Replicas: 4, UpdatedReplicas: 1, AvailableReplicas: 3}}, waiting: "1 of 3 replicas updated"},
+		"deployment old pods left": {obj: &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: three},
+			Status: appsv1.DeploymentStatus{Replicas: 4, UpdatedReplicas: 3, AvailableReplicas: 3}}, waiting: "1 old replicas"},
+		"deployment not available": {obj: &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: three},
+			Status: appsv1.DeploymentStatus{Replicas: 3, UpdatedReplicas: 3, AvailableReplicas: 2}}, waiting: "2 of 3 updated replicas available"},
+		"deployment done": {obj: &appsv1.Deployment{Spec: appsv1.DeploymentSpec{Replicas: three},
+			Status: appsv1.DeploymentStatus{Replicas: 3, UpdatedReplicas: 3, AvailableReplicas: 3}}},
+		"statefulset revision": {obj: &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: three},
+			Status: appsv1.StatefulSetStatus{ReadyReplicas: 3, UpdatedReplicas: 1, CurrentRevision: "a", UpdateRevision: "b"}}, waiting: "1 of 3 replicas updated"},
+		"statefulset done": {obj: &appsv1.StatefulSet{Spec: appsv1.StatefulSetSpec{Replicas: three},
+			Status: appsv1.StatefulSetStatus{ReadyReplicas: 3, UpdatedReplicas: 3, CurrentRevision: "b", UpdateRevision: "b"}}},
+		"daemonset updating": {obj: &appsv1.DaemonSet{Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, UpdatedNumberScheduled: 1}}, waiting: "1 of 2 pods updated"},
+		"daemonset done":     {obj: &appsv1.DaemonSet{Status: appsv1.DaemonSetStatus{DesiredNumberScheduled: 2, UpdatedNumberScheduled: 2, NumberAvailable: 2}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			got := workload{tc.obj}.rolling()
+			if tc.waiting == "" {
+				g.Expect(got).To(BeEmpty())
+			} else {
+				g.Expect(got).To(ContainSubstring(tc.waiting))
+			}
+		})
+	}
+}
+
+func TestRolloutConditionInProgress(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	d := deployment("api")
+	d.Status = appsv1.DeploymentStatus{}
+	r, _, _ := setup(t, d)
+	out, err := r.Reconcile(ctx, first("h1"), []Target{{Kind: "Deployment", Namespace: "shop", Name: "api"}}, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	c := out.Condition(1)
+	g.Expect(c.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(c.Reason).To(Equal(statsigv1alpha1.ReasonRolloutInProgress))
+	g.Expect(c.Message).To(Equal("Waiting for pods of the current content: Deployment shop/api (0 of 3 replicas updated)"))
 }

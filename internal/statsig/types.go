@@ -18,13 +18,14 @@ const (
 	EndpointListDynamicConfigs = "list_dynamic_configs"
 	EndpointListExperiments    = "list_experiments"
 	EndpointListLayers         = "list_layers"
+	EndpointAuditLogs          = "audit_logs"
 )
 
 // Endpoints lists every endpoint name, in a stable order.
 var Endpoints = []string{
 	EndpointCheckGate, EndpointGetConfig, EndpointGetLayer, EndpointLogEvent, EndpointLogCustomExposure,
 	EndpointGetDailyReport, EndpointConsoleReports, EndpointListGates, EndpointListDynamicConfigs,
-	EndpointListExperiments, EndpointListLayers,
+	EndpointListExperiments, EndpointListLayers, EndpointAuditLogs,
 }
 
 // User is the user Statsig evaluates for; it marshals exactly as the OpenAPI StatsigUser. Statsig needs

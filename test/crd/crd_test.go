@@ -69,6 +69,7 @@ func TestSamplesAreAccepted(t *testing.T) {
 	g.Expect(kinds).To(HaveKey("ConfigSnapshot"))
 	g.Expect(kinds).To(HaveKey("ClusterConfigSnapshot"))
 	g.Expect(kinds).To(HaveKey("DailyReportExport"))
+	g.Expect(kinds).To(HaveKey("WebhookReceiver"))
 }
 
 func TestSchemaDefaults(t *testing.T) {
@@ -85,6 +86,11 @@ func TestSchemaDefaults(t *testing.T) {
 	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(cs), cs)).To(Succeed())
 	g.Expect(field(cs, "spec", "target", "format")).To(Equal("Files"))
 	g.Expect(field(cs, "spec", "refreshIntervalSeconds")).To(BeEquivalentTo(300))
+
+	whr := with(validWebhookReceiver(), set("spec.catchUp", map[string]any{}))
+	g.Expect(k8s.Create(ctx, whr)).To(Succeed())
+	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(whr), whr)).To(Succeed())
+	g.Expect(field(whr, "spec", "catchUp", "intervalSeconds")).To(BeEquivalentTo(60))
 
 	dre := validDailyReportExport()
 	g.Expect(k8s.Create(ctx, dre)).To(Succeed())
@@ -166,6 +172,9 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"compression", with(validDailyReportExport(), set("spec.compression", "Zstd")), []string{"spec.compression", "Gzip"}},
 		{"retentionDays zero", with(validDailyReportExport(), set("spec.retentionDays", int64(0))), []string{"spec.retentionDays"}},
 		{"export secretRef with namespace", with(validDailyReportExport(), set("spec.secretRef.namespace", "x")), []string{"spec.secretRef", "not allowed"}},
+		{"receiver without secretRef", with(validWebhookReceiver(), del("spec.secretRef")), []string{"spec.secretRef", "Required"}},
+		{"receiver secretRef with namespace", with(validWebhookReceiver(), set("spec.secretRef.namespace", "x")), []string{"spec.secretRef", "not allowed"}},
+		{"catch-up under 30s", with(validWebhookReceiver(), set("spec.catchUp.intervalSeconds", int64(10))), []string{"spec.catchUp.intervalSeconds", "30"}},
 	}
 	if len(cases) < 25 {
 		t.Fatalf("the table must hold at least 25 rules, has %d", len(cases))
@@ -222,6 +231,17 @@ spec:
   target:
     configMapName: flags
     namespaceSelector: {matchLabels: {flags: "on"}}
+`)
+}
+
+func validWebhookReceiver() *unstructured.Unstructured {
+	return obj(`
+apiVersion: statsig-operator.io/v1alpha1
+kind: WebhookReceiver
+metadata: {generateName: whr-, namespace: validation}
+spec:
+  secretRef: {name: statsig}
+  catchUp: {intervalSeconds: 60}
 `)
 }
 
@@ -326,7 +346,7 @@ func TestNamesResolve(t *testing.T) {
 			}
 		}
 	}
-	g.Expect(ours).To(HaveLen(4))
+	g.Expect(ours).To(HaveLen(5))
 	for kind, shorts := range ours {
 		g.Expect(shorts).NotTo(BeEmpty(), kind)
 		for _, s := range shorts {

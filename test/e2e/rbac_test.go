@@ -184,7 +184,21 @@ func TestBinaryRunsWithGeneratedRBAC(t *testing.T) {
 		}, rbacWait, rbacPoll).Should(Equal(deploy.Spec.Template.Annotations[statsigv1alpha1.AnnotationSnapshotHash]))
 		g.Expect(cs.Status.ContentHash).NotTo(Equal(baseline))
 		g.Eventually(readyOf(cs), rbacWait, rbacPoll).Should(beTrue())
-		g.Expect(meta.IsStatusConditionTrue(cs.Status.Conditions, statsigv1alpha1.ConditionRolledOut)).To(BeTrue(), "%+v", cs.Status.Conditions)
+		// RolledOut waits for the new pods. envtest runs no Deployment controller: report the
+		// rollout complete as it would, which the operator sees through its watch on deployments.
+		g.Expect(meta.FindStatusCondition(cs.Status.Conditions, statsigv1alpha1.ConditionRolledOut)).
+			To(HaveField("Reason", statsigv1alpha1.ReasonRolloutInProgress), "%+v", cs.Status.Conditions)
+		g.Eventually(func() error {
+			if err := k8s.Get(ctx, client.ObjectKeyFromObject(deploy), deploy); err != nil {
+				return err
+			}
+			deploy.Status = appsv1.DeploymentStatus{ObservedGeneration: deploy.Generation, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1}
+			return k8s.Status().Update(ctx, deploy)
+		}, rbacWait, rbacPoll).Should(Succeed())
+		g.Eventually(func() (bool, error) {
+			err := k8s.Get(ctx, client.ObjectKeyFromObject(cs), cs)
+			return meta.IsStatusConditionTrue(cs.Status.Conditions, statsigv1alpha1.ConditionRolledOut), err
+		}, rbacWait, rbacPoll).Should(BeTrue(), "RolledOut once the Deployment's new pods are available")
 		expectNoForbidden(g)
 	})
 

@@ -34,6 +34,7 @@ var routes = map[string]route{
 	"/console/v1/dynamic_configs": {statsig.EndpointListDynamicConfigs, http.MethodGet, "console-", listAnswer(statsig.EntityDynamicConfigs)},
 	"/console/v1/experiments":     {statsig.EndpointListExperiments, http.MethodGet, "console-", listAnswer(statsig.EntityExperiments)},
 	"/console/v1/layers":          {statsig.EndpointListLayers, http.MethodGet, "console-", listAnswer(statsig.EntityLayers)},
+	"/console/v1/audit_logs":      {statsig.EndpointAuditLogs, http.MethodGet, "console-", (*Server).answerAuditLogs},
 }
 
 // serveAPI serves every API path: count and record, pause, inject faults, then check the method,

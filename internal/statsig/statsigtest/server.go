@@ -105,6 +105,8 @@ type Server struct {
 	keyLeaks    int
 	violations  []string
 	caFile      string
+	audit       []AuditEntry
+	auditShape  AuditShape
 }
 
 // Option changes where New serves.
