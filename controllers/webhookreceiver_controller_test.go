@@ -102,6 +102,14 @@ func (w *writeCounter) snapshot() map[string]int {
 	return maps.Clone(w.n)
 }
 
+// settle waits until count stays the same for a while: the syncs of setting up are over.
+func settle(g Gomega, count func() int) {
+	g.Eventually(func(g Gomega) {
+		n := count()
+		g.Consistently(count, 300*time.Millisecond, poll).Should(Equal(n))
+	}, wait, poll).Should(Succeed())
+}
+
 // gateCalls counts check_gate requests that asked for gate.
 func gateCalls(f *statsigtest.Server, gate string) int {
 	n := 0
@@ -134,6 +142,7 @@ func TestWebhookSyncsAffectedResourcesAtOnce(t *testing.T) {
 	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
 	g.Eventually(h.readyOf("theme"), wait, poll).Should(Equal("True"))
 	g.Eventually(h.csReady("checkout"), wait, poll).Should(Equal("True"))
+	settle(g, func() int { return h.fake.Count(statsig.EndpointCheckGate) })
 
 	h.fake.ResetCounts()
 	h.fake.SetGate("new_checkout", true)
@@ -317,6 +326,7 @@ func TestCatchUpFindsUnannouncedChange(t *testing.T) {
 			g.Eventually(func() string { return h.getWHR("statsig-prod").Status.LastAuditLogID }, wait, poll).Should(Equal("before"))
 			g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
 			g.Eventually(h.readyOf("theme"), wait, poll).Should(Equal("True"))
+			settle(g, func() int { return h.fake.Count(statsig.EndpointCheckGate) })
 			h.fake.ResetCounts()
 
 			// A change no webhook announced, and an entry that changes nothing.

@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -26,6 +27,8 @@ type Lister func(ctx context.Context, secret types.NamespacedName) ([]Uses, erro
 type Hub struct {
 	// Window coalesces triggers; zero means DefaultWindow.
 	Window time.Duration
+	// Clock is nil for the real clock.
+	Clock clock.PassiveClock
 
 	mu   sync.Mutex
 	subs []*Subscription
@@ -37,15 +40,16 @@ type Subscription struct {
 	list Lister
 	hub  *Hub
 
-	mu      sync.Mutex
-	queue   workqueue.TypedRateLimitingInterface[reconcile.Request]
-	pending map[types.NamespacedName]bool
+	mu    sync.Mutex
+	queue workqueue.TypedRateLimitingInterface[reconcile.Request]
+	// pending holds, per triggered resource, when its coalescing window ends.
+	pending map[types.NamespacedName]time.Time
 }
 
 // Subscribe registers a controller of kind; give Source to its builder (WatchesRawSource) and
 // call Take in its Reconcile.
 func (h *Hub) Subscribe(kind string, list Lister) *Subscription {
-	s := &Subscription{kind: kind, list: list, hub: h, pending: map[types.NamespacedName]bool{}}
+	s := &Subscription{kind: kind, list: list, hub: h, pending: map[types.NamespacedName]time.Time{}}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.subs = append(h.subs, s)
@@ -59,22 +63,33 @@ func (s *Subscription) Source() source.Source {
 		defer s.mu.Unlock()
 		s.queue = q
 		// Triggers that came before the controller started.
-		for key := range s.pending {
-			q.AddAfter(reconcile.Request{NamespacedName: key}, s.hub.window())
+		now := s.hub.now()
+		for key, due := range s.pending {
+			q.AddAfter(reconcile.Request{NamespacedName: key}, max(due.Sub(now), 0))
 		}
 		return nil
 	})
 }
 
-// Take reports whether key was triggered since the last Take, and clears it: the reconcile that
-// takes it must treat the resource as due now. A nil subscription takes nothing.
+// Take reports whether key was triggered and its coalescing window has ended, and clears it: the
+// reconcile that takes it must treat the resource as due now. A reconcile that comes earlier (for
+// another reason) does not take it, and the resource is queued again for the window's end, so that
+// a burst stays one sync however the resource is woken in between. A nil subscription takes
+// nothing.
 func (s *Subscription) Take(key types.NamespacedName) bool {
 	if s == nil {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.pending[key] {
+	due, ok := s.pending[key]
+	if !ok {
+		return false
+	}
+	if wait := due.Sub(s.hub.now()); wait > 0 {
+		if s.queue != nil {
+			s.queue.AddAfter(reconcile.Request{NamespacedName: key}, wait)
+		}
 		return false
 	}
 	delete(s.pending, key)
@@ -84,14 +99,25 @@ func (s *Subscription) Take(key types.NamespacedName) bool {
 func (s *Subscription) trigger(keys []types.NamespacedName, window time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.hub.now()
 	for _, k := range keys {
-		s.pending[k] = true
+		due, ok := s.pending[k]
+		if !ok {
+			// The window starts with the first trigger; later ones join it.
+			due = now.Add(window)
+			s.pending[k] = due
+		}
 		if s.queue != nil {
-			// The queue keeps the earliest time for an item that is already waiting, so a burst
-			// within the window is one reconcile.
-			s.queue.AddAfter(reconcile.Request{NamespacedName: k}, window)
+			s.queue.AddAfter(reconcile.Request{NamespacedName: k}, max(due.Sub(now), 0))
 		}
 	}
+}
+
+func (h *Hub) now() time.Time {
+	if h.Clock != nil {
+		return h.Clock.Now()
+	}
+	return time.Now()
 }
 
 func (h *Hub) window() time.Duration {
