@@ -31,10 +31,6 @@ import (
 
 var updateGolden = flag.Bool("update-golden", false, "rewrite the golden files under testdata/")
 
-// rolloutClock is the rollout clock of the harness's manager: tests step it past the
-// one-rollout-per-minute limit instead of waiting a real minute.
-func rolloutClock(h *harness) *clocktesting.FakeClock { return h.rolloutClock }
-
 // setupSnapshots runs the ConfigSnapshot and ClusterConfigSnapshot reconcilers in a test's manager.
 // Their rollouts run on a fake clock (h.rolloutClock); everything else runs on real (scaled) time.
 func setupSnapshots(mgr ctrl.Manager, h *harness) error {
