@@ -300,6 +300,9 @@ func rolloutTargets(ctx context.Context, roller *rollout.Roller, events eventRec
 	if s.ContentChangedTime != nil {
 		content.ChangedAt = &s.ContentChangedTime.Time
 	}
+	if s.ContentWrittenTime != nil {
+		content.WrittenAt = &s.ContentWrittenTime.Time
+	}
 	out, err := roller.Reconcile(ctx, content, targets, s.Rollouts)
 	if err != nil {
 		return 0, fmt.Errorf("roll out: %w", err)
@@ -319,11 +322,15 @@ func rolloutTargets(ctx context.Context, roller *rollout.Roller, events eventRec
 	return out.Wait, nil
 }
 
-// setContent records content just written: its hash and, when it replaced earlier content, when.
+// setContent records content just written: its hash, when it was written, and, when it replaced
+// earlier content, when that happened.
 func setContent(s *statsigv1alpha1.SnapshotStatus, hash string, now time.Time) {
-	if s.ContentHash != "" && s.ContentHash != hash {
+	if s.ContentHash != hash {
 		t := metav1.NewTime(now)
-		s.ContentChangedTime = &t
+		s.ContentWrittenTime = &t
+		if s.ContentHash != "" {
+			s.ContentChangedTime = &t
+		}
 	}
 	s.ContentHash = hash
 }

@@ -109,6 +109,13 @@ type SnapshotStatus struct {
 	// +optional
 	ContentChangedTime *metav1.Time `json:"contentChangedTime,omitempty"`
 
+	// contentWrittenTime is when contentHash was first written, the first content included. A
+	// rollout target that existed before the first content and already had ready pods (they started
+	// without it, through an optional reference) is rolled once; one whose pods were still waiting
+	// for the ConfigMap is not, since they read it when they start.
+	// +optional
+	ContentWrittenTime *metav1.Time `json:"contentWrittenTime,omitempty"`
+
 	// entities is the number of gates, configs, experiments and layers in the snapshot.
 	// +optional
 	Entities int32 `json:"entities"`

@@ -801,6 +801,10 @@ func (in *SnapshotStatus) DeepCopyInto(out *SnapshotStatus) {
 		in, out := &in.ContentChangedTime, &out.ContentChangedTime
 		*out = (*in).DeepCopy()
 	}
+	if in.ContentWrittenTime != nil {
+		in, out := &in.ContentWrittenTime, &out.ContentWrittenTime
+		*out = (*in).DeepCopy()
+	}
 	if in.Rollouts != nil {
 		in, out := &in.Rollouts, &out.Rollouts
 		*out = make([]RolloutStatus, len(*in))
