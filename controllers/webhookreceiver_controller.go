@@ -30,7 +30,6 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/webhook"
 )
 
-const webhookReceiverKind = "WebhookReceiver"
 
 // auditLogReader reads the Console audit log with a console key.
 type auditLogReader interface {
