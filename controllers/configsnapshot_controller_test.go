@@ -25,6 +25,7 @@ import (
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/configmap"
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
+	"github.com/statsig-operator/statsig-operator/internal/rolloutevents"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
@@ -67,6 +68,11 @@ func init() {
 				Interval:                h.deps.Interval,
 				MaxConcurrentReconciles: 4,
 				Triggers:                h.deps.Triggers,
+				Reporter: &rolloutevents.Reporter{
+					Client: func(key string) rolloutevents.Client { return h.deps.Clients.ForKey(key) },
+					Events: h.deps.Events,
+					Clock:  clock.RealClock{},
+				},
 			}
 		}
 		if err := (&ConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, h.defaultSecret); err != nil {
