@@ -180,7 +180,7 @@ func Failed(s *statsigv1alpha1.StatsigEventsStatus, p Plan, now time.Time) (drop
 
 // RetryAfter is how long to wait before sending again after n failures: 10s doubling, at most 5m.
 func RetryAfter(n int32) time.Duration {
-	d := 10 * time.Second << max(n-1, 0)
+	d := 10 * time.Second << min(max(n-1, 0), 10)
 	return min(d, 5*time.Minute)
 }
 
