@@ -38,13 +38,13 @@ func reportRollout(ctx context.Context, rep *rolloutevents.Reporter, obj runtime
 		logf.FromContext(ctx).Info("Not sending rollout events to Statsig: invalid user", "error", err.Error())
 		return 0
 	}
-	in := rolloutevents.Input{Options: o, ContentHash: s.ContentHash, ContentChangedTime: s.ContentChangedTime}
+	in := rolloutevents.Input{Options: o, ContentHash: s.ContentHash}
 	for _, st := range out.Status {
 		t := rollout.Target{Kind: st.Kind, Namespace: st.Namespace, Name: st.Name}
 		complete := st.Message == "" && !slices.Contains(out.Pending, t) &&
 			!slices.ContainsFunc(out.InProgress, func(p rollout.Progress) bool { return p.Target == t })
 		in.Targets = append(in.Targets, rolloutevents.Target{Kind: st.Kind, Namespace: st.Namespace, Name: st.Name,
-			Hash: st.Hash, RolledAt: st.LastRolloutTime, Complete: complete})
+			Hash: st.Hash, Rolled: slices.Contains(out.Rolled, t), Complete: complete})
 	}
 	return rep.Report(ctx, rolloutevents.Subject{Object: obj, Name: name, User: user, Key: key}, s.StatsigEvents, in)
 }

@@ -166,7 +166,8 @@ type StatsigEventsStatus struct {
 	// +listType=atomic
 	// +optional
 	Exposures []LoggedExposure `json:"exposures,omitempty"`
-	// rollouts records, per rollout target, the content hash of the last rollout sent as an event.
+	// rollouts records, per rollout target, the rollout started and not reported yet, and the
+	// content hash of the last rollout sent as an event.
 	// +listType=atomic
 	// +optional
 	Rollouts []ReportedRollout `json:"rollouts,omitempty"`
@@ -201,7 +202,8 @@ type LoggedExposure struct {
 	Time *metav1.Time `json:"time,omitempty"`
 }
 
-// ReportedRollout is the last completed rollout of one target sent to Statsig.
+// ReportedRollout is the last completed rollout of one target sent to Statsig, and the rollout
+// started since, if any.
 type ReportedRollout struct {
 	// kind of the workload.
 	Kind string `json:"kind"`
@@ -210,8 +212,13 @@ type ReportedRollout struct {
 	Namespace string `json:"namespace,omitempty"`
 	// name of the workload.
 	Name string `json:"name"`
-	// hash is the content hash of the rollout reported.
-	Hash string `json:"hash"`
+	// hash is the content hash of the rollout last reported.
+	// +optional
+	Hash string `json:"hash,omitempty"`
+	// rolled is the content hash of a rollout the operator started and has not reported yet: it
+	// is reported once the target's new pods are available.
+	// +optional
+	Rolled string `json:"rolled,omitempty"`
 	// time the rollout was seen complete.
 	// +optional
 	Time *metav1.Time `json:"time,omitempty"`

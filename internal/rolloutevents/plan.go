@@ -75,8 +75,8 @@ type Target struct {
 	Kind, Namespace, Name string
 	// Hash is the content its pods run, or are being replaced by (status.rollouts[].hash).
 	Hash string
-	// RolledAt is when it was last rolled (status.rollouts[].lastRolloutTime).
-	RolledAt *metav1.Time
+	// Rolled: the operator rolled it to the current content in this pass.
+	Rolled bool
 	// Complete: its pods of Hash are available (not missing, pending or in progress).
 	Complete bool
 }
@@ -87,10 +87,9 @@ func (t Target) Value() string { return t.Kind + "/" + t.Namespace + "/" + t.Nam
 // Input is what a plan is made from.
 type Input struct {
 	Options
-	// ContentHash and ContentChangedTime are status.contentHash and status.contentChangedTime.
-	ContentHash        string
-	ContentChangedTime *metav1.Time
-	Targets            []Target
+	// ContentHash is status.contentHash.
+	ContentHash string
+	Targets     []Target
 }
 
 // Plan is what is due now.
@@ -106,10 +105,28 @@ type Plan struct {
 // Empty reports whether nothing is due.
 func (p Plan) Empty() bool { return len(p.Exposures) == 0 && len(p.Rollouts) == 0 }
 
+// NoteRolled records, for events, the targets rolled to the current content in this pass: their
+// rollouts are reported when they complete. A target that adopted the content without a rollout
+// (created after it), and the first content (a baseline, which rolls nothing), are never noted.
+func NoteRolled(s *statsigv1alpha1.StatsigEventsStatus, in Input) {
+	if s == nil || !in.Rollouts || s.ContentHash != in.ContentHash {
+		return
+	}
+	for _, t := range in.Targets {
+		if !t.Rolled {
+			continue
+		}
+		if i := slices.IndexFunc(s.Rollouts, func(x statsigv1alpha1.ReportedRollout) bool { return sameTarget(x, t) }); i >= 0 {
+			s.Rollouts[i].Rolled = in.ContentHash
+		} else {
+			s.Rollouts = append(s.Rollouts, statsigv1alpha1.ReportedRollout{Kind: t.Kind, Namespace: t.Namespace, Name: t.Name, Rolled: in.ContentHash})
+		}
+	}
+}
+
 // Due plans what to send: the pending exposures of the current content once every target runs it
-// with its new pods available, and an event for each target whose rollout to the current content
-// has completed and was not reported. A target that adopted the content without a rollout (created
-// after it), and the first content (a baseline, which rolls nothing), send no event.
+// with its new pods available, and an event for each target whose noted rollout to the current
+// content has completed.
 func Due(s *statsigv1alpha1.StatsigEventsStatus, in Input) Plan {
 	var p Plan
 	if s == nil || !in.On() || in.ContentHash == "" || s.ContentHash != in.ContentHash || len(in.Targets) == 0 {
@@ -124,13 +141,12 @@ func Due(s *statsigv1alpha1.StatsigEventsStatus, in Input) Plan {
 	if in.Exposures && all {
 		p.Exposures = slices.Clone(s.PendingExposures)
 	}
-	if in.Rollouts && in.ContentChangedTime != nil {
-		changedAt := in.ContentChangedTime.Truncate(time.Second)
+	if in.Rollouts {
 		for _, t := range in.Targets {
-			if !t.Complete || t.Hash != in.ContentHash || t.RolledAt == nil || t.RolledAt.Truncate(time.Second).Before(changedAt) {
+			if !t.Complete || t.Hash != in.ContentHash {
 				continue
 			}
-			if r, ok := findRollout(s.Rollouts, t); ok && r.Hash == in.ContentHash {
+			if r, ok := findRollout(s.Rollouts, t); !ok || r.Rolled != in.ContentHash {
 				continue
 			}
 			p.Rollouts = append(p.Rollouts, t)
@@ -158,6 +174,9 @@ func Sent(s *statsigv1alpha1.StatsigEventsStatus, p Plan, now time.Time) {
 	}
 	for _, t := range p.Rollouts {
 		r := statsigv1alpha1.ReportedRollout{Kind: t.Kind, Namespace: t.Namespace, Name: t.Name, Hash: s.ContentHash, Time: &ts}
+		if i := slices.IndexFunc(s.Rollouts, func(x statsigv1alpha1.ReportedRollout) bool { return sameTarget(x, t) }); i >= 0 && s.Rollouts[i].Rolled != s.ContentHash {
+			r.Rolled = s.Rollouts[i].Rolled // a later rollout, not this one
+		}
 		if i := slices.IndexFunc(s.Rollouts, func(x statsigv1alpha1.ReportedRollout) bool { return sameTarget(x, t) }); i >= 0 {
 			s.Rollouts[i] = r
 		} else {

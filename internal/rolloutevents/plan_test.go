@@ -31,8 +31,14 @@ var (
 	mtime = func(t time.Time) *metav1.Time { m := metav1.NewTime(t); return &m }
 )
 
-func target(name, hash string, rolledAt *metav1.Time, complete bool) Target {
-	return Target{Kind: "Deployment", Namespace: "ns", Name: name, Hash: hash, RolledAt: rolledAt, Complete: complete}
+func target(name, hash string, rolled, complete bool) Target {
+	return Target{Kind: "Deployment", Namespace: "ns", Name: name, Hash: hash, Rolled: rolled, Complete: complete}
+}
+
+// pass notes the rollouts of in and plans, as Report does.
+func pass(s *statsigv1alpha1.StatsigEventsStatus, in Input) Plan {
+	NoteRolled(s, in)
+	return Due(s, in)
 }
 
 func names(es []statsigv1alpha1.LoggedExposure) []string {
@@ -54,39 +60,40 @@ func TestPlanAcrossContents(t *testing.T) {
 	Observe(&s, both, "h1", values("Control", 1, false))
 	g.Expect(s.Changed).To(BeEmpty())
 	g.Expect(names(s.PendingExposures)).To(Equal([]string{"Experiment/exp=Control", "Gate/g=false"}), "outside the experiment: no group, no exposure")
-	in := Input{Options: both, ContentHash: "h1", Targets: []Target{target("a", "h1", nil, false)}}
-	g.Expect(Due(s, in).Empty()).To(BeTrue(), "not available yet")
+	in := Input{Options: both, ContentHash: "h1", Targets: []Target{target("a", "h1", false, false)}}
+	g.Expect(pass(s, in).Empty()).To(BeTrue(), "not available yet")
 	in.Targets[0].Complete = true
-	p := Due(s, in)
+	p := pass(s, in)
 	g.Expect(names(p.Exposures)).To(Equal([]string{"Experiment/exp=Control", "Gate/g=false"}))
 	g.Expect(p.Rollouts).To(BeEmpty())
 	Sent(s, p, t0)
-	g.Expect(Due(s, in).Empty()).To(BeTrue(), "nothing twice")
+	g.Expect(pass(s, in).Empty()).To(BeTrue(), "nothing twice")
 
-	// The group changes: rolled at t0+1m, in progress, then complete.
+	// The group changes: both rolled (a pass), then a complete and b in progress, then b complete.
 	Observe(&s, both, "h2", values("Test", 1, false))
 	g.Expect(s.Changed).To(Equal([]string{"experiment/exp"}))
 	g.Expect(names(s.PendingExposures)).To(Equal([]string{"Experiment/exp=Test"}), "the gate did not change")
-	in = Input{Options: both, ContentHash: "h2", ContentChangedTime: mtime(t0.Add(time.Minute)),
-		Targets: []Target{target("a", "h2", mtime(t0.Add(time.Minute)), true), target("b", "h2", mtime(t0.Add(time.Minute)), false)}}
-	p = Due(s, in)
+	in = Input{Options: both, ContentHash: "h2", Targets: []Target{target("a", "h2", true, false), target("b", "h2", true, false)}}
+	g.Expect(pass(s, in).Empty()).To(BeTrue(), "rolled, not complete")
+	in.Targets = []Target{target("a", "h2", false, true), target("b", "h2", false, false)}
+	p = pass(s, in)
 	g.Expect(p.Exposures).To(BeEmpty(), "b's new pods are not available")
 	g.Expect(p.Rollouts).To(ConsistOf(HaveField("Name", "a")), "a's rollout completed")
 	g.Expect(p.Changed).To(Equal([]string{"experiment/exp"}))
 	Sent(s, p, t0.Add(2*time.Minute))
 	in.Targets[1].Complete = true
-	p = Due(s, in)
+	p = pass(s, in)
 	g.Expect(names(p.Exposures)).To(Equal([]string{"Experiment/exp=Test"}))
 	g.Expect(p.Rollouts).To(ConsistOf(HaveField("Name", "b")), "a was reported already")
 	Sent(s, p, t0.Add(3*time.Minute))
-	g.Expect(Due(s, in).Empty()).To(BeTrue())
+	g.Expect(pass(s, in).Empty()).To(BeTrue())
 	g.Expect(s.Exposures).To(ContainElement(And(HaveField("Name", "exp"), HaveField("Group", "Test"), HaveField("ContentHash", "h2"),
 		HaveField("Time", Equal(mtime(t0.Add(3*time.Minute)))))))
 
 	// A sync of the same content (a poll) plans nothing.
 	Observe(&s, both, "h2", values("Test", 1, false))
 	g.Expect(s.PendingExposures).To(BeEmpty())
-	g.Expect(Due(s, in).Empty()).To(BeTrue())
+	g.Expect(pass(s, in).Empty()).To(BeTrue())
 
 	// A config changes: a rollout event, no exposure.
 	v := values("Test", 1, false)
@@ -101,26 +108,34 @@ func TestPlanAcrossContents(t *testing.T) {
 }
 
 func TestPlanRolloutEventsOnlyForRollouts(t *testing.T) {
-	changed := mtime(t0)
 	tests := []struct {
-		name string
-		t    Target
-		want bool
+		name   string
+		passes []Target
+		want   int
 	}{
-		{"rolled to the content and complete", target("a", "h2", mtime(t0), true), true},
-		{"rolled, in progress", target("a", "h2", mtime(t0), false), false},
-		{"adopted: created after the content, last rolled before it", target("a", "h2", mtime(t0.Add(-time.Hour)), true), false},
-		{"adopted, never rolled", target("a", "h2", nil, true), false},
-		{"still on the old content (pending)", target("a", "h1", mtime(t0.Add(-time.Hour)), false), false},
+		{"rolled, then complete", []Target{target("a", "h2", true, false), target("a", "h2", false, true)}, 1},
+		{"rolled and complete in one pass", []Target{target("a", "h2", true, true)}, 1},
+		{"rolled, in progress", []Target{target("a", "h2", true, false), target("a", "h2", false, false)}, 0},
+		{"adopted: runs the content without a rollout", []Target{target("a", "h2", false, true)}, 0},
+		{"still on the old content (pending)", []Target{target("a", "h1", false, false)}, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
 			var s *statsigv1alpha1.StatsigEventsStatus
 			Observe(&s, Options{Rollouts: true}, "h2", values("Control", 1, true))
-			p := Due(s, Input{Options: Options{Rollouts: true}, ContentHash: "h2", ContentChangedTime: changed, Targets: []Target{tc.t}})
+			var p Plan
+			for _, tg := range tc.passes {
+				p = pass(s, Input{Options: Options{Rollouts: true}, ContentHash: "h2", Targets: []Target{tg}})
+			}
 			g.Expect(p.Exposures).To(BeEmpty(), "exposures are off")
-			g.Expect(len(p.Rollouts) == 1).To(Equal(tc.want))
+			g.Expect(p.Rollouts).To(HaveLen(tc.want))
+			if tc.want == 0 {
+				return
+			}
+			Sent(s, p, t0)
+			g.Expect(pass(s, Input{Options: Options{Rollouts: true}, ContentHash: "h2", Targets: []Target{target("a", "h2", false, true)}}).Empty()).
+				To(BeTrue(), "reported once")
 		})
 	}
 }
@@ -131,14 +146,14 @@ func TestPlanOffSendsNothing(t *testing.T) {
 	Observe(&s, Options{}, "h1", values("Control", 1, true))
 	g.Expect(s).To(BeNil())
 	s = &statsigv1alpha1.StatsigEventsStatus{ContentHash: "h1", PendingExposures: []statsigv1alpha1.LoggedExposure{{Kind: "Experiment", Name: "e", Group: "x"}}}
-	g.Expect(Due(s, Input{ContentHash: "h1", Targets: []Target{target("a", "h1", nil, true)}}).Empty()).To(BeTrue())
+	g.Expect(Due(s, Input{ContentHash: "h1", Targets: []Target{target("a", "h1", false, true)}}).Empty()).To(BeTrue())
 }
 
 func TestFailedSendsAreBounded(t *testing.T) {
 	g := NewWithT(t)
 	var s *statsigv1alpha1.StatsigEventsStatus
 	Observe(&s, both, "h1", values("Control", 1, true))
-	in := Input{Options: both, ContentHash: "h1", Targets: []Target{target("a", "h1", nil, true)}}
+	in := Input{Options: both, ContentHash: "h1", Targets: []Target{target("a", "h1", false, true)}}
 	p := Due(s, in)
 	for i := 1; i < MaxFailedSends; i++ {
 		g.Expect(Failed(s, p, t0)).To(BeFalse())

@@ -71,6 +71,7 @@ func (r *Reporter) Report(ctx context.Context, sub Subject, s *statsigv1alpha1.S
 		return 0
 	}
 	Prune(s, in.Targets)
+	NoteRolled(s, in)
 	p := Due(s, in)
 	if p.Empty() {
 		return 0
