@@ -269,3 +269,50 @@ func TestConfigSnapshotEventFailureIsBestEffort(t *testing.T) {
 	g.Consistently(func() int { return len(h.fake.LoggedEvents()) }, quiet, poll).Should(Equal(1))
 	g.Expect(h.getCS("checkout").Status.StatsigEvents.FailedSends).To(BeZero())
 }
+
+// A ClusterConfigSnapshot reports the rollouts of its targets in every namespace it writes to, in
+// one call, and logs its exposures once every namespace's pods run the group.
+func TestClusterConfigSnapshotReportsRolloutsInEveryNamespace(t *testing.T) {
+	g := NewWithT(t)
+	f := newFleet(2)
+	f.create(t, 0, true)
+	f.create(t, 1, true)
+	h := newHarness(t, withNamespaces(f.names...))
+	h.fake.SetExperiment("checkout_exp", "Control", map[string]any{"button": "blue"})
+	h.serverSecret("statsig")
+	a, b := &harness{t: t, ns: f.names[0]}, &harness{t: t, ns: f.names[1]}
+	a.deployment("checkout-api")
+	b.deployment("checkout-api")
+	ccs := h.clusterSnapshot(f, snapExperiments("checkout_exp"), snapRollout("Deployment", "checkout-api"),
+		snapLogExposures(), snapRolloutEvents())
+	rolledOut := func() string {
+		return conditionReason(h.getCCS(ccs.Name).Status.Conditions, statsigv1alpha1.ConditionRolledOut)
+	}
+	g.Eventually(rolledOut, wait, poll).Should(Equal(statsigv1alpha1.ReasonRolloutInProgress))
+	a.completeRollout(g, "checkout-api")
+	g.Consistently(h.fake.LoggedExposures, quiet, poll).Should(BeEmpty(), "the pods of one namespace do not run the group yet")
+	b.completeRollout(g, "checkout-api")
+	g.Eventually(h.fake.LoggedExposures, wait, poll).Should(ConsistOf(experimentExposure("checkout_exp", "Control")))
+
+	h.fake.SetExperiment("checkout_exp", "Test", map[string]any{"button": "green"})
+	h.requestCCS(g, ccs.Name)
+	hash := h.getCCS(ccs.Name).Status.ContentHash
+	g.Eventually(a.snapshotHashOf("checkout-api"), wait, poll).Should(Equal(hash))
+	g.Eventually(b.snapshotHashOf("checkout-api"), wait, poll).Should(Equal(hash))
+	g.Eventually(func() []statsigv1alpha1.ReportedRollout { return h.getCCS(ccs.Name).Status.StatsigEvents.Rollouts }, wait, poll).
+		Should(HaveEach(HaveField("Rolled", hash)), "the rollouts are recorded before the operator stops")
+	h.stop()
+	a.completeRollout(g, "checkout-api")
+	b.completeRollout(g, "checkout-api")
+	h.startManager()
+	g.Eventually(h.fake.LoggedEvents, wait, poll).Should(ConsistOf(
+		HaveField("Value", "Deployment/"+f.names[0]+"/checkout-api"),
+		HaveField("Value", "Deployment/"+f.names[1]+"/checkout-api")))
+	g.Expect(h.fake.Requests(statsig.EndpointLogEvent)).To(HaveLen(1), "one call for both workloads")
+	g.Expect(h.fake.LoggedEvents()[0].Metadata).To(Equal(map[string]string{
+		"snapshot": "ClusterConfigSnapshot/" + ccs.Name, "contentHash": hash, "changedEntities": "experiment/checkout_exp"}))
+	g.Eventually(func() int { return len(h.fake.LoggedExposures()) }, wait, poll).Should(Equal(2))
+	g.Expect(h.fake.LoggedExposures()[1]).To(experimentExposure("checkout_exp", "Test"))
+	g.Consistently(func() int { return len(h.fake.LoggedEvents()) + len(h.fake.LoggedExposures()) }, quiet, poll).Should(Equal(4))
+	g.Expect(h.fake.Violations()).To(BeEmpty())
+}
