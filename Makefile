@@ -62,11 +62,13 @@ verify: manifests generate fmt ## Fail when anything generated (CRDs, RBAC, deep
 test: verify vet lint test-only ## The whole suite: verify, vet, lint, unit/envtest/e2e tests and short fuzzing.
 
 .PHONY: test-only
-test-only: envtest test-servers build helm ## Run every test (no verify/lint).
+test-only: envtest test-servers cluster-binaries build helm image test-images ## Run every test (no verify/lint).
 	KUBEBUILDER_ASSETS="$$($(ENVTEST_SCRIPT))" \
 	HELM="$(HELM)" \
 	STATSIG_OPERATOR_TEST_SERVERS="$$($(TEST_SERVERS_SCRIPT))" \
 	STATSIG_OPERATOR_BINARY="$(LOCALBIN)/statsig-operator" \
+	STATSIG_OPERATOR_CLUSTER_BINARIES="$$($(CLUSTER_SCRIPT) --no-packages)" \
+	STATSIG_OPERATOR_IMAGES="$(LOCALBIN)" \
 	go test ./... -count=1 -timeout 30m
 	$(MAKE) fuzz
 
@@ -94,6 +96,24 @@ bench: envtest test-servers build ## Measure issue 11's goals (P1-P5) against th
 build: ## Build the manager binary into bin/.
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/statsig-operator ./cmd
 
+# The operator image: an OCI image index for IMAGE_PLATFORMS, built without a container engine.
+IMAGE           ?= localhost/statsig-operator:dev
+IMAGE_PLATFORMS ?= linux/amd64,linux/arm64
+# The real-cluster suite's own images, for the machine's architecture only.
+TEST_IMAGE_PLATFORM ?= linux/$(shell go env GOARCH)
+
+.PHONY: image
+image: ## Build the operator image (OCI index, linux/amd64+arm64) into bin/statsig-operator-image.tar; `ctr images import` loads it.
+	go run ./hack/image -pkg ./cmd -binary statsig-operator -ref $(IMAGE) -platforms $(IMAGE_PLATFORMS) \
+	  -out $(LOCALBIN)/statsig-operator-image.tar
+
+.PHONY: test-images
+test-images: ## Build the pause and workload images the real-cluster suite (test/realcluster) runs.
+	go run ./hack/image -pkg ./test/realcluster/images/pause -binary pause -ref localhost/realcluster-pause:1 \
+	  -platforms $(TEST_IMAGE_PLATFORM) -out $(LOCALBIN)/realcluster-pause.tar
+	go run ./hack/image -pkg ./test/realcluster/images/workload -binary workload -ref localhost/realcluster-workload:1 \
+	  -platforms $(TEST_IMAGE_PLATFORM) -out $(LOCALBIN)/realcluster-workload.tar
+
 .PHONY: run
 run: manifests envtest build ## Run the operator: against the current kubeconfig cluster, or a local control plane it starts.
 	ENVTEST_ASSETS="$$($(ENVTEST_SCRIPT))" OPERATOR_BINARY="$(LOCALBIN)/statsig-operator" hack/run.sh $(ARGS)
@@ -106,10 +126,15 @@ demo: envtest build ## A demo without a Statsig account: a fake Statsig, a local
 
 ENVTEST_SCRIPT = hack/envtest-binaries.sh $(ENVTEST_K8S_VERSION) $(ENVTEST_ETCD_VERSION)
 TEST_SERVERS_SCRIPT = hack/test-servers.sh
+CLUSTER_SCRIPT = hack/cluster-binaries.sh $(ENVTEST_K8S_VERSION)
 
 .PHONY: envtest
 envtest: ## Build (once) and cache kube-apiserver and etcd for envtest outside the clone.
 	@$(ENVTEST_SCRIPT) >/dev/null
+
+.PHONY: cluster-binaries
+cluster-binaries: ## Build (once) kubelet, controller-manager, scheduler, kubectl; install containerd, runc, CNI plugins (apt).
+	@$(CLUSTER_SCRIPT) >/dev/null
 
 .PHONY: test-servers
 test-servers: ## Build (once) and cache MinIO, fake-gcs-server and Azurite outside the clone.

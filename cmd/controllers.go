@@ -26,10 +26,6 @@ type shared struct {
 	Triggers *trigger.Hub
 }
 
-// controllerSetups holds one setup per kind; each kind's file in cmd/ appends its own in init, so
-// that adding a kind touches no shared list.
-var controllerSetups []func(mgr ctrl.Manager, opts *options.Options, s *shared) error
-
 // setupControllers registers every controller with the manager.
 func setupControllers(mgr ctrl.Manager, opts *options.Options) error {
 	metrics.Register()
@@ -48,7 +44,10 @@ func setupControllers(mgr ctrl.Manager, opts *options.Options) error {
 	writer := &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()}
 	s := &shared{Clients: clients, Credentials: creds, ConfigMaps: writer, DefaultSecret: defaultSecret, Clock: clock.RealClock{},
 		Triggers: &trigger.Hub{}}
-	for _, setup := range controllerSetups {
+	// Every kind, wired explicitly: adding a kind adds a line here.
+	for _, setup := range []func(ctrl.Manager, *options.Options, *shared) error{
+		setupGateCheck, setupSnapshots, setupDailyReportExport, setupWebhookReceiver,
+	} {
 		if err := setup(mgr, opts, s); err != nil {
 			return err
 		}

@@ -12,27 +12,26 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/options"
 )
 
-func init() {
-	controllerSetups = append(controllerSetups, func(mgr ctrl.Manager, opts *options.Options, s *shared) error {
-		if err := (&controllers.DailyReportExportReconciler{
-			Client:      mgr.GetClient(),
-			APIReader:   mgr.GetAPIReader(),
-			Credentials: s.Credentials,
-			Reports:     controllers.ReportSourceFor(s.Clients),
-			ConfigMaps:  controllers.LiveConfigMapWriter(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme()),
-			Download:    reportDownloadClient(),
-			ObjectStore: objectstore.Options{
-				AllowFile:               opts.AllowFileDestinations,
-				AllowAmbientCredentials: opts.AllowAmbientObjectStoreCredentials,
-			},
-			Events:                  mgr.GetEventRecorder("statsig-operator"),
-			Clock:                   s.Clock,
-			MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
-		}).SetupWithManager(mgr); err != nil {
-			return fmt.Errorf("set up DailyReportExport controller: %w", err)
-		}
-		return nil
-	})
+// setupDailyReportExport wires the DailyReportExport controller.
+func setupDailyReportExport(mgr ctrl.Manager, opts *options.Options, s *shared) error {
+	if err := (&controllers.DailyReportExportReconciler{
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Credentials: s.Credentials,
+		Reports:     controllers.ReportSourceFor(s.Clients),
+		ConfigMaps:  controllers.LiveConfigMapWriter(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme()),
+		Download:    reportDownloadClient(),
+		ObjectStore: objectstore.Options{
+			AllowFile:               opts.AllowFileDestinations,
+			AllowAmbientCredentials: opts.AllowAmbientObjectStoreCredentials,
+		},
+		Events:                  mgr.GetEventRecorder("statsig-operator"),
+		Clock:                   s.Clock,
+		MaxConcurrentReconciles: opts.MaxConcurrentReconciles,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("set up DailyReportExport controller: %w", err)
+	}
+	return nil
 }
 
 // reportDownloadClient fetches reports from their signed download URLs. It is a client of its own,

@@ -11,22 +11,21 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/refresh"
 )
 
-func init() {
-	controllerSetups = append(controllerSetups, func(mgr ctrl.Manager, opts *options.Options, s *shared) error {
-		if err := (&controllers.GateCheckReconciler{
-			Client:                  mgr.GetClient(),
-			Credentials:             s.Credentials,
-			Gates:                   controllers.GateCheckerFor(s.Clients),
-			ConfigMaps:              s.ConfigMaps,
-			Outputs:                 &configmap.Outputs{},
-			Tracker:                 refresh.NewTracker(s.Clock),
-			Events:                  mgr.GetEventRecorder("statsig-operator"),
-			Clock:                   s.Clock,
-			Triggers:                s.Triggers,
-			MaxConcurrentReconciles: opts.MaxConcurrentSyncs,
-		}).SetupWithManager(mgr, s.DefaultSecret); err != nil {
-			return fmt.Errorf("set up GateCheck controller: %w", err)
-		}
-		return nil
-	})
+// setupGateCheck wires the GateCheck controller.
+func setupGateCheck(mgr ctrl.Manager, opts *options.Options, s *shared) error {
+	if err := (&controllers.GateCheckReconciler{
+		Client:                  mgr.GetClient(),
+		Credentials:             s.Credentials,
+		Gates:                   controllers.GateCheckerFor(s.Clients),
+		ConfigMaps:              s.ConfigMaps,
+		Outputs:                 &configmap.Outputs{},
+		Tracker:                 refresh.NewTracker(s.Clock),
+		Events:                  mgr.GetEventRecorder("statsig-operator"),
+		Clock:                   s.Clock,
+		Triggers:                s.Triggers,
+		MaxConcurrentReconciles: opts.MaxConcurrentSyncs,
+	}).SetupWithManager(mgr, s.DefaultSecret); err != nil {
+		return fmt.Errorf("set up GateCheck controller: %w", err)
+	}
+	return nil
 }

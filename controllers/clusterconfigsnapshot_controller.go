@@ -55,40 +55,28 @@ type ClusterConfigSnapshotReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile syncs one ClusterConfigSnapshot.
-func (r *ClusterConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
-	ccs := &statsigv1alpha1.ClusterConfigSnapshot{}
-	// Never from a cached copy older than this reconciler's own last status write.
-	if err := r.reads.Get(ctx, req.NamespacedName, ccs); err != nil {
-		if client.IgnoreNotFound(err) == nil {
-			r.reads.Forget(req.NamespacedName)
-			r.Tracker.Forget(req.NamespacedName)
-			r.Outputs.Forget(req.NamespacedName)
-			metrics.ForgetSnapshot(metrics.Object{Kind: clusterConfigSnapshotKind, Name: req.Name})
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	freshness(clusterConfigSnapshotKind, ccs, &ccs.Status.CommonStatus, ccs.Spec.Suspend)
-	if ccs.Spec.Suspend {
-		logf.FromContext(ctx).V(1).Info("Suspended; not syncing")
-		return ctrl.Result{}, nil
-	}
-	before := ccs.DeepCopy()
-	defer func() {
-		readyEvent(r.Events, ccs, before.Status.Conditions, ccs.Status.Conditions)
-		if err := patchStatus(ctx, r.Client, before, ccs, before.Status, ccs.Status); err != nil {
-			retErr = err
-		}
-		if ccs.ResourceVersion != before.ResourceVersion {
-			r.reads.Wrote(req.NamespacedName, ccs.ResourceVersion)
-		}
-	}()
-	return r.reconcile(ctx, ccs)
+func (r *ClusterConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return reconcileShape(ctx, kindShape[*statsigv1alpha1.ClusterConfigSnapshot]{
+		kind: clusterConfigSnapshotKind, reader: r.reads.Get, wrote: r.reads.Wrote, writer: r.Client, events: r.Events, progress: r.Progress,
+		newObj: func() *statsigv1alpha1.ClusterConfigSnapshot { return &statsigv1alpha1.ClusterConfigSnapshot{} },
+		common: func(ccs *statsigv1alpha1.ClusterConfigSnapshot) *statsigv1alpha1.CommonStatus {
+			return &ccs.Status.CommonStatus
+		},
+		suspend: func(ccs *statsigv1alpha1.ClusterConfigSnapshot) bool { return ccs.Spec.Suspend },
+		forget: func(key types.NamespacedName) {
+			r.reads.Forget(key)
+			r.Tracker.Forget(key)
+			r.Outputs.Forget(key)
+			r.Credentials.Forget(credentialsUser(clusterConfigSnapshotKind, key))
+			metrics.ForgetSnapshot(metrics.Object{Kind: clusterConfigSnapshotKind, Name: key.Name})
+		},
+	}, req, r.reconcile)
 }
 
-func (r *ClusterConfigSnapshotReconciler) reconcile(ctx context.Context, ccs *statsigv1alpha1.ClusterConfigSnapshot) (ctrl.Result, error) {
+func (r *ClusterConfigSnapshotReconciler) reconcile(ctx context.Context, ccs *statsigv1alpha1.ClusterConfigSnapshot, w *progressWatch) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(ccs)
 	st := &ccs.Status
-	creds, credErr := r.Credentials.Resolve(ctx, "", secretRef(ccs.Spec.SecretRef))
+	creds, credErr := r.Credentials.ResolveFor(ctx, credentialsUser(clusterConfigSnapshotKind, key), "", secretRef(ccs.Spec.SecretRef))
 	in := refreshInput(ccs.Generation, ccs.Annotations, &st.CommonStatus, creds, interval(r.Interval, ccs.Spec.RefreshIntervalSeconds))
 	in.Group = batchGroup(creds, ccs.Spec.User, ccs.Spec.LogExposures)
 	in.Triggered = r.triggered.Take(key)
@@ -107,41 +95,28 @@ func (r *ClusterConfigSnapshotReconciler) reconcile(ctx context.Context, ccs *st
 		// while Ready: a failing snapshot waits for its backoff.
 		if ok || !conditions.IsReady(&st.CommonStatus) {
 			rollWait, err := r.rollout(ctx, ccs)
-			return ctrl.Result{RequeueAfter: sooner(sooner(wait, rollWait), retryAfter(f))}, err
+			return requeue(sooner(sooner(wait, rollWait), retryAfter(f)), err)
 		}
-	}
-	if v := ccs.Annotations[statsigv1alpha1.AnnotationRequestedAt]; v != "" {
-		st.LastHandledRequestedAt = v
 	}
 
 	err := credErr
 	var nsFailure *conditions.Failure
 	if err == nil {
+		w.begin(waitingForStatsig)
 		nsFailure, err = r.sync(ctx, ccs, creds)
 	}
+	handleRequest(ccs, &st.CommonStatus)
 	now := r.Clock.Now()
+	prev := conditionsOf(st)
 	var after time.Duration
-	if err != nil {
-		f := conditions.Classify(err)
-		logf.FromContext(ctx).Info("Sync failed", "reason", f.Reason, "message", f.Message)
-		conditions.MarkFailed(&st.CommonStatus, ccs.Generation, now, f)
-		metrics.Syncs.WithLabelValues(clusterConfigSnapshotKind, f.Reason).Inc()
+	if f := markOutcome(ctx, clusterConfigSnapshotKind, ccs, &st.CommonStatus, now, err, nsFailure, ""); f != nil {
 		after = r.Tracker.Failed(key, in, f.Transient, f.RetryAfter)
 	} else {
-		prev := conditionsOf(st)
-		conditions.MarkSynced(&st.CommonStatus, ccs.Generation, now, "")
 		markNamespaces(st, ccs.Generation, ccs.Spec.Target.ConfigMapName, nsFailure, now, prev)
-		result := "success"
-		if nsFailure != nil {
-			logf.FromContext(ctx).Info("Namespaces failed", "reason", nsFailure.Reason, "message", nsFailure.Message)
-			result = nsFailure.Reason
-		}
-		metrics.Syncs.WithLabelValues(clusterConfigSnapshotKind, result).Inc()
-		metrics.LastSuccess.Set(metrics.Object{Kind: clusterConfigSnapshotKind, Name: ccs.Name}, now)
 		after = sooner(r.Tracker.Succeeded(key, in), retryAfter(nsFailure))
 	}
 	rollWait, rollErr := r.rollout(ctx, ccs)
-	return ctrl.Result{RequeueAfter: sooner(after, rollWait)}, rollErr
+	return requeue(sooner(after, rollWait), rollErr)
 }
 
 // sync calls Statsig once and writes the result into every selected namespace. A Statsig failure
@@ -281,10 +256,7 @@ func markNamespaces(st *statsigv1alpha1.ClusterConfigSnapshotStatus, generation 
 		ObservedGeneration: generation, Message: "Output is from the last sync"}
 	if f != nil {
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, f.Reason, f.Message
-		since := now
-		if c := meta.FindStatusCondition(prev, statsigv1alpha1.ConditionStale); c != nil && c.Status == metav1.ConditionTrue {
-			since = c.LastTransitionTime.Time
-		}
+		since := conditions.FailingSince(prev, now)
 		stale.Status, stale.Reason = metav1.ConditionTrue, statsigv1alpha1.ReasonSyncFailing
 		stale.Message = fmt.Sprintf("Writing to namespaces failing since %s; the ConfigMaps in status.failedNamespaces hold older output, or none",
 			since.UTC().Format(time.RFC3339))
@@ -297,6 +269,7 @@ func markNamespaces(st *statsigv1alpha1.ClusterConfigSnapshotStatus, generation 
 		}
 		meta.SetStatusCondition(&st.Conditions, *c)
 	}
+	conditions.SetHealth(&st.Conditions, generation, f, conditions.FailingSince(prev, now))
 }
 
 // conditionsOf copies the conditions as they are now, before a sync rewrites them.
@@ -366,7 +339,8 @@ func (r *ClusterConfigSnapshotReconciler) rollout(ctx context.Context, ccs *stat
 		return wait, err
 	}
 	key := func() (string, error) {
-		creds, err := r.Credentials.Resolve(ctx, "", secretRef(ccs.Spec.SecretRef))
+		creds, err := r.Credentials.ResolveFor(ctx, credentialsUser(clusterConfigSnapshotKind, client.ObjectKeyFromObject(ccs)), "",
+			secretRef(ccs.Spec.SecretRef))
 		if err != nil {
 			return "", err
 		}

@@ -232,7 +232,7 @@ func TestClusterConfigSnapshotCallsPerRefreshAt50Namespaces(t *testing.T) {
 	g.Eventually(func() int { return h.fake.Count(statsig.EndpointCheckGate) }, wait, poll).Should(BeNumerically(">=", 2))
 	h.fake.ResetCounts()
 	writes := h.writes.Get("ConfigMap/update") + h.writes.Get("ConfigMap/create")
-	time.Sleep(3 * time.Second)
+	g.Eventually(func() int { return h.fake.Count(statsig.EndpointCheckGate) }, wait, poll).Should(BeNumerically(">=", 10))
 	calls := callSet(h.fake)
 	refreshes := calls[statsig.EndpointCheckGate]
 	g.Expect(refreshes).To(BeNumerically(">=", 3), "refreshes kept happening")
@@ -297,7 +297,10 @@ func TestClusterConfigSnapshotReportsFailedNamespaces(t *testing.T) {
 	// Another refresh, still failing: the failure keeps its start ("failing since") and Ready its
 	// transition time.
 	before := h.getCCS(ccs.Name).Status.Conditions
-	time.Sleep(1100 * time.Millisecond) // condition times have whole seconds
+	// Condition times have whole seconds: the next sync must fall in a later one to show that it
+	// kept them.
+	g.Eventually(func() time.Time { return time.Now().Truncate(time.Second) }, wait, poll).Should(
+		BeTemporally(">", meta.FindStatusCondition(before, statsigv1alpha1.ConditionReady).LastTransitionTime.Time))
 	h.requestCCS(g, ccs.Name)
 	after := h.getCCS(ccs.Name).Status.Conditions
 	for _, typ := range []string{statsigv1alpha1.ConditionReady, statsigv1alpha1.ConditionStale} {

@@ -70,6 +70,8 @@ type SnapshotDeps struct {
 	Interval func(seconds int32) time.Duration
 	// Reporter, when set, sends exposures and rollout events to Statsig once rollouts complete.
 	Reporter *rolloutevents.Reporter
+	// Progress sizes how a long sync shows in Reconciling.
+	Progress ProgressOptions
 	// Triggers, when set, lets WebhookReceivers sync snapshots at once.
 	Triggers  *trigger.Hub
 	triggered *trigger.Subscription
@@ -91,40 +93,25 @@ type ConfigSnapshotReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile syncs one ConfigSnapshot.
-func (r *ConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
-	cs := &statsigv1alpha1.ConfigSnapshot{}
-	// Never from a cached copy older than this reconciler's own last status write: a decision taken
-	// from it would undo what that write recorded (a waiting rollout, say).
-	if err := r.reads.Get(ctx, req.NamespacedName, cs); err != nil {
-		if client.IgnoreNotFound(err) == nil {
-			r.reads.Forget(req.NamespacedName)
-			r.Tracker.Forget(req.NamespacedName)
-			r.Outputs.Forget(req.NamespacedName)
-			metrics.ForgetSnapshot(metrics.Object{Kind: configSnapshotKind, Namespace: req.Namespace, Name: req.Name})
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	freshness(configSnapshotKind, cs, &cs.Status.CommonStatus, cs.Spec.Suspend)
-	if cs.Spec.Suspend {
-		logf.FromContext(ctx).V(1).Info("Suspended; not syncing")
-		return ctrl.Result{}, nil
-	}
-	before := cs.DeepCopy()
-	defer func() {
-		readyEvent(r.Events, cs, before.Status.Conditions, cs.Status.Conditions)
-		if err := patchStatus(ctx, r.Client, before, cs, before.Status, cs.Status); err != nil {
-			retErr = err
-		}
-		if cs.ResourceVersion != before.ResourceVersion {
-			r.reads.Wrote(req.NamespacedName, cs.ResourceVersion)
-		}
-	}()
-	return r.reconcile(ctx, cs)
+func (r *ConfigSnapshotReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return reconcileShape(ctx, kindShape[*statsigv1alpha1.ConfigSnapshot]{
+		kind: configSnapshotKind, reader: r.reads.Get, wrote: r.reads.Wrote, writer: r.Client, events: r.Events, progress: r.Progress,
+		newObj:  func() *statsigv1alpha1.ConfigSnapshot { return &statsigv1alpha1.ConfigSnapshot{} },
+		common:  func(cs *statsigv1alpha1.ConfigSnapshot) *statsigv1alpha1.CommonStatus { return &cs.Status.CommonStatus },
+		suspend: func(cs *statsigv1alpha1.ConfigSnapshot) bool { return cs.Spec.Suspend },
+		forget: func(key types.NamespacedName) {
+			r.reads.Forget(key)
+			r.Tracker.Forget(key)
+			r.Outputs.Forget(key)
+			r.Credentials.Forget(credentialsUser(configSnapshotKind, key))
+			metrics.ForgetSnapshot(metrics.Object{Kind: configSnapshotKind, Namespace: key.Namespace, Name: key.Name})
+		},
+	}, req, r.reconcile)
 }
 
-func (r *ConfigSnapshotReconciler) reconcile(ctx context.Context, cs *statsigv1alpha1.ConfigSnapshot) (ctrl.Result, error) {
+func (r *ConfigSnapshotReconciler) reconcile(ctx context.Context, cs *statsigv1alpha1.ConfigSnapshot, w *progressWatch) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(cs)
-	creds, credErr := r.Credentials.Resolve(ctx, cs.Namespace, credentials.LocalRef(cs.Namespace, cs.Spec.SecretRef))
+	creds, credErr := r.Credentials.ResolveFor(ctx, credentialsUser(configSnapshotKind, key), cs.Namespace, credentials.LocalRef(cs.Namespace, cs.Spec.SecretRef))
 	in := refreshInput(cs.Generation, cs.Annotations, &cs.Status.CommonStatus, creds, interval(r.Interval, cs.Spec.RefreshIntervalSeconds))
 	// Gates of snapshots and GateChecks that share a key and a user refresh together and share calls.
 	in.Group = batchGroup(creds, cs.Spec.User, cs.Spec.LogExposures)
@@ -139,34 +126,20 @@ func (r *ConfigSnapshotReconciler) reconcile(ctx context.Context, cs *statsigv1a
 		// only while Ready: a failing snapshot waits for its backoff instead.
 		if intact || !conditions.IsReady(&cs.Status.CommonStatus) {
 			rollWait, err := r.rollout(ctx, cs)
-			return ctrl.Result{RequeueAfter: sooner(wait, rollWait)}, err
+			return requeue(sooner(wait, rollWait), err)
 		}
-	}
-	if v := cs.Annotations[statsigv1alpha1.AnnotationRequestedAt]; v != "" {
-		cs.Status.LastHandledRequestedAt = v
 	}
 
 	err := credErr
 	if err == nil {
+		w.begin(waitingForStatsig)
 		err = r.sync(ctx, cs, creds)
 	}
-	now := r.Clock.Now()
-	var after time.Duration
-	if err != nil {
-		f := conditions.Classify(err)
-		logf.FromContext(ctx).Info("Sync failed", "reason", f.Reason, "message", f.Message)
-		conditions.MarkFailed(&cs.Status.CommonStatus, cs.Generation, now, f)
-		metrics.Syncs.WithLabelValues(configSnapshotKind, f.Reason).Inc()
-		after = r.Tracker.Failed(key, in, f.Transient, f.RetryAfter)
-	} else {
-		conditions.MarkSynced(&cs.Status.CommonStatus, cs.Generation, now,
-			fmt.Sprintf("%d entities written to ConfigMap %s", cs.Status.Entities, cs.Spec.Target.ConfigMapName))
-		metrics.Syncs.WithLabelValues(configSnapshotKind, "success").Inc()
-		metrics.LastSuccess.Set(metrics.Object{Kind: configSnapshotKind, Namespace: cs.Namespace, Name: cs.Name}, now)
-		after = r.Tracker.Succeeded(key, in)
-	}
+	handleRequest(cs, &cs.Status.CommonStatus)
+	after := recordOutcome(ctx, configSnapshotKind, cs, &cs.Status.CommonStatus, r.Tracker, in, r.Clock.Now(), err,
+		fmt.Sprintf("%d entities written to ConfigMap %s", cs.Status.Entities, cs.Spec.Target.ConfigMapName))
 	rollWait, rollErr := r.rollout(ctx, cs)
-	return ctrl.Result{RequeueAfter: sooner(after, rollWait)}, rollErr
+	return requeue(sooner(after, rollWait), rollErr)
 }
 
 // sync calls Statsig and writes the ConfigMap. On any error nothing is written, so the last good
@@ -245,7 +218,8 @@ func (r *ConfigSnapshotReconciler) rollout(ctx context.Context, cs *statsigv1alp
 		return wait, err
 	}
 	key := func() (string, error) {
-		creds, err := r.Credentials.Resolve(ctx, cs.Namespace, credentials.LocalRef(cs.Namespace, cs.Spec.SecretRef))
+		creds, err := r.Credentials.ResolveFor(ctx, credentialsUser(configSnapshotKind, client.ObjectKeyFromObject(cs)), cs.Namespace,
+			credentials.LocalRef(cs.Namespace, cs.Spec.SecretRef))
 		if err != nil {
 			return "", err
 		}

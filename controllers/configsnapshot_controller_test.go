@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,53 +32,49 @@ import (
 
 var updateGolden = flag.Bool("update-golden", false, "rewrite the golden files under testdata/")
 
-// rolloutClocks holds each harness's rollout clock: tests step it past the one-rollout-per-minute
-// limit instead of waiting a real minute. Everything else runs on real (scaled) time.
-var rolloutClocks sync.Map
+// rolloutClock is the rollout clock of the harness's manager: tests step it past the
+// one-rollout-per-minute limit instead of waiting a real minute.
+func rolloutClock(h *harness) *clocktesting.FakeClock { return h.rolloutClock }
 
-func rolloutClock(h *harness) *clocktesting.FakeClock {
-	c, _ := rolloutClocks.Load(h)
-	return c.(*clocktesting.FakeClock)
-}
-
-func init() {
-	testControllers = append(testControllers, func(mgr ctrl.Manager, h *harness) error {
-		clk := clocktesting.NewFakeClock(time.Now())
-		rolloutClocks.Store(h, clk)
-		roller := &rollout.Roller{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: clk}
-		if d, ok := rolloutIntervals.Load(h); ok {
-			roller.Clock, roller.MinInterval = clock.RealClock{}, d.(time.Duration)
+// setupSnapshots runs the ConfigSnapshot and ClusterConfigSnapshot reconcilers in a test's manager.
+// Their rollouts run on a fake clock (h.rolloutClock); everything else runs on real (scaled) time.
+func setupSnapshots(mgr ctrl.Manager, h *harness) error {
+	clk := clocktesting.NewFakeClock(time.Now())
+	h.rolloutClock = clk
+	roller := &rollout.Roller{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: clk}
+	if d, ok := rolloutIntervals.Load(h); ok {
+		roller.Clock, roller.MinInterval = clock.RealClock{}, d.(time.Duration)
+	}
+	c := mgr.GetClient()
+	if _, ok := laggingCaches.Load(h); ok {
+		c = newLaggingClient(c)
+	}
+	deps := func() SnapshotDeps {
+		return SnapshotDeps{
+			Client:                  c,
+			Credentials:             h.deps.Credentials,
+			Statsig:                 SnapshotClientFor(h.deps.Clients),
+			ConfigMaps:              h.deps.ConfigMaps,
+			Outputs:                 &configmap.Outputs{},
+			Rollouts:                roller,
+			Tracker:                 fastTracker(),
+			Events:                  h.deps.Events,
+			Clock:                   clock.RealClock{},
+			Interval:                h.deps.Interval,
+			MaxConcurrentReconciles: 4,
+			Triggers:                h.deps.Triggers,
+			Progress:                h.deps.Progress,
+			Reporter: &rolloutevents.Reporter{
+				Client: func(key string) rolloutevents.Client { return h.deps.Clients.ForKey(key) },
+				Events: h.deps.Events,
+				Clock:  clock.RealClock{},
+			},
 		}
-		c := mgr.GetClient()
-		if _, ok := laggingCaches.Load(h); ok {
-			c = newLaggingClient(c)
-		}
-		deps := func() SnapshotDeps {
-			return SnapshotDeps{
-				Client:                  c,
-				Credentials:             h.deps.Credentials,
-				Statsig:                 SnapshotClientFor(h.deps.Clients),
-				ConfigMaps:              h.deps.ConfigMaps,
-				Outputs:                 &configmap.Outputs{},
-				Rollouts:                roller,
-				Tracker:                 fastTracker(),
-				Events:                  h.deps.Events,
-				Clock:                   clock.RealClock{},
-				Interval:                h.deps.Interval,
-				MaxConcurrentReconciles: 4,
-				Triggers:                h.deps.Triggers,
-				Reporter: &rolloutevents.Reporter{
-					Client: func(key string) rolloutevents.Client { return h.deps.Clients.ForKey(key) },
-					Events: h.deps.Events,
-					Clock:  clock.RealClock{},
-				},
-			}
-		}
-		if err := (&ConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, h.defaultSecret); err != nil {
-			return err
-		}
-		return (&ClusterConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, h.defaultSecret)
-	})
+	}
+	if err := (&ConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, h.defaultSecret); err != nil {
+		return err
+	}
+	return (&ClusterConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, h.defaultSecret)
 }
 
 // Builders.
@@ -474,7 +469,7 @@ func TestConfigSnapshotRollsTargetOnlyOnChange(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	latest := cm.Annotations[statsigv1alpha1.AnnotationContentHash]
 	g.Eventually(func() string { return h.getCS("checkout").Status.ContentHash }, wait, poll).Should(Equal(latest))
-	rolloutClock(h).Step(61 * time.Second)
+	h.rolloutClock.Step(61 * time.Second)
 	g.Eventually(func() string {
 		return h.getDeployment("checkout-api").Spec.Template.Annotations[statsigv1alpha1.AnnotationSnapshotHash]
 	}, wait, poll).Should(Equal(latest))
@@ -543,7 +538,7 @@ func TestConfigSnapshotSuspendStopsCallsAndWrites(t *testing.T) {
 	patch := client.MergeFrom(cs.DeepCopy())
 	cs.Spec.Suspend = true
 	g.Expect(k8s.Patch(context.Background(), cs, patch)).To(Succeed())
-	time.Sleep(500 * time.Millisecond) // let the update reach the manager
+	h.eventuallyCached(g, cs, func() bool { return cs.Spec.Suspend })
 	calls := h.fake.Count(statsigtest.AllEndpoints)
 	cm, _ := h.configMap("checkout-statsig")()
 	h.fake.SetGate("new_checkout", false)

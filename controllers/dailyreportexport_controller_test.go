@@ -96,8 +96,8 @@ func exportToStore(t *testing.T, storeURL string, creds map[string][]byte, c sta
 // once published all ten end Exported, each downloaded and stored exactly once.
 func TestDailyReportExportBackfill(t *testing.T) {
 	g := NewWithT(t)
-	env := dreEnvFor(t)
 	h := newHarness(t)
+	env := h.export
 	h.serverSecret("statsig")
 	dates := schedule.Dates("2026-10-31", "2026-11-09")
 	g.Expect(dates).To(HaveLen(10))
@@ -175,8 +175,8 @@ func TestDailyReportExportBackfill(t *testing.T) {
 // the newer dates on their own.
 func TestDailyReportExportFirstRunExportsNewestAvailable(t *testing.T) {
 	g := NewWithT(t)
-	env := dreEnvFor(t)
 	h := newHarness(t)
+	env := h.export
 	reports := map[string]statsigtest.ReportContent{}
 	for _, date := range schedule.Dates("2026-11-06", "2026-11-09") {
 		reports[date] = statsigtest.GeneratedReport(date, 20, false)
@@ -215,8 +215,8 @@ func TestDailyReportExportFirstRunExportsNewestAvailable(t *testing.T) {
 // backoff, then Failed with an Event once availabilityDeadline has passed.
 func TestDailyReportExportGivesUpAfterTheDeadline(t *testing.T) {
 	g := NewWithT(t)
-	env := dreEnvFor(t)
 	h := newHarness(t)
+	env := h.export
 	h.serverSecret("statsig")
 	h.reportExport("late", toStore(fileStore(t), "", ""))
 
@@ -258,8 +258,8 @@ func TestDailyReportExportFaults(t *testing.T) {
 
 	t.Run("download-reset-halfway", func(t *testing.T) {
 		g := NewWithT(t)
-		env := dreEnvFor(t)
 		h := newHarness(t)
+		env := h.export
 		h.serverSecret("statsig")
 		h.storeSecret("store", s.Credentials())
 		h.fake.SetReport(reportType, "2026-11-09", resetOnceAt(csv, len(csv)/2))
@@ -285,8 +285,8 @@ func TestDailyReportExportFaults(t *testing.T) {
 
 	t.Run("store-fails-halfway", func(t *testing.T) {
 		g := NewWithT(t)
-		env := dreEnvFor(t)
 		h := newHarness(t)
+		env := h.export
 		h.serverSecret("statsig")
 		h.storeSecret("store", s.Credentials())
 		half := newGate(len(csv) / 2)
@@ -397,8 +397,8 @@ func TestDailyReportExportNeverExportsADateTwice(t *testing.T) {
 // server secret key; an older latest date is exported and the wanted one waits for its turn.
 func TestDailyReportExportLegacySource(t *testing.T) {
 	g := NewWithT(t)
-	env := dreEnvFor(t)
 	h := newHarness(t)
+	env := h.export
 	h.serverSecret("statsig")
 	older := statsigtest.GeneratedReport("2026-11-08", 700, false)
 	h.fake.SetLegacyReport(reportType, "2026-11-08", older)
@@ -498,8 +498,7 @@ func TestDailyReportExportToConfigMapGzip(t *testing.T) {
 // Statsig is called.
 func TestDailyReportExportFileRefusedWithoutTheFlag(t *testing.T) {
 	g := NewWithT(t)
-	dreEnvFor(t).allowFile = false
-	h := newHarness(t)
+	h := newHarness(t, withFileDestinations(false))
 	// No Secret at all: the refusal must not depend on one.
 	h.reportExport("local", toStore(fileStore(t), "", ""))
 	g.Eventually(h.exportReady("local"), wait, poll).Should(Equal(statsigv1alpha1.ReasonDestinationNotAllowed))
@@ -538,8 +537,8 @@ func TestDailyReportExportRefusesHTTPDownloadURL(t *testing.T) {
 // reason, never quoting the key; a fixed key exports on the next attempt.
 func TestDailyReportExportUnauthorized(t *testing.T) {
 	g := NewWithT(t)
-	env := dreEnvFor(t)
 	h := newHarness(t)
+	env := h.export
 	h.serverSecret("statsig")
 	h.fake.SetReport(reportType, "2026-11-09", statsigtest.GeneratedReport("2026-11-09", 10, false))
 	h.fake.Fault(statsig.EndpointConsoleReports, statsigtest.Fault{Status: http.StatusUnauthorized})
@@ -560,8 +559,8 @@ func TestDailyReportExportUnauthorized(t *testing.T) {
 // and a run that fell due while suspended is not made up.
 func TestDailyReportExportSchedule(t *testing.T) {
 	g := NewWithT(t)
-	env := dreEnvFor(t)
 	h := newHarness(t)
+	env := h.export
 	h.serverSecret("statsig")
 	for _, date := range []string{"2026-11-09", "2026-11-10", "2026-11-11", "2026-11-12", "2026-11-13"} {
 		h.fake.SetReport(reportType, date, statsigtest.GeneratedReport(date, 50, false))
@@ -653,7 +652,7 @@ func TestDailyReportExportRetention(t *testing.T) {
 		"2026-11-02": "DailyReportExport/" + h.ns + "/other",
 	} {
 		_, err := export.Export(ctx, b, export.Report{Prefix: "statsig", ReportType: reportType, Date: date, ExportedBy: writer}, export.Gzip,
-			strings.NewReader("a,b\n1,2\n"), dreEnvFor(t).clock)
+			strings.NewReader("a,b\n1,2\n"), h.export.clock)
 		g.Expect(err).NotTo(HaveOccurred())
 	}
 	others := []string{"statsig/first_exposures/notes.txt", "statsig/pulse_daily/dt=2026-11-01/_manifest.json", "elsewhere/first_exposures-2026-11-01.csv",

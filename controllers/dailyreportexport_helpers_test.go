@@ -59,48 +59,39 @@ func mustLocation(name string) *time.Location {
 	return loc
 }
 
-// dreEnv is what a test sets before newHarness for the DailyReportExport controllers its managers
-// run: the clock they share across restarts, and the operator's flags.
+// dreEnv is the DailyReportExport controllers' environment in a harness: the clock they share
+// across restarts of the manager, and the operator's flags.
 type dreEnv struct {
 	clock     *clocktesting.FakeClock
 	allowFile bool
 }
 
-var dreEnvs sync.Map // *testing.T → *dreEnv
-
-// dreEnvFor returns the test's environment, creating the default one (file:// allowed) on first use.
-func dreEnvFor(t *testing.T) *dreEnv {
-	if v, ok := dreEnvs.Load(t); ok {
-		return v.(*dreEnv)
-	}
-	v, loaded := dreEnvs.LoadOrStore(t, &dreEnv{clock: clocktesting.NewFakeClock(dreStart), allowFile: true})
-	if !loaded {
-		t.Cleanup(func() { dreEnvs.Delete(t) })
-	}
-	return v.(*dreEnv)
+// withFileDestinations sets --allow-file-destinations (on by default in tests).
+func withFileDestinations(allow bool) harnessOption {
+	return func(h *harness) { h.export.allowFile = allow }
 }
 
-func init() {
-	testControllers = append(testControllers, func(mgr ctrl.Manager, h *harness) error {
-		env := dreEnvFor(h.t)
-		return (&DailyReportExportReconciler{
-			Client:      mgr.GetClient(),
-			APIReader:   mgr.GetAPIReader(),
-			Credentials: h.deps.Credentials,
-			Reports:     ReportSourceFor(h.deps.Clients),
-			ConfigMaps:  LiveConfigMapWriter(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme()),
-			// The fake's download host is TLS with its own CA; this client trusts it and carries
-			// nothing else.
-			Download:                h.fake.DownloadHTTPClient(),
-			ObjectStore:             objectstore.Options{AllowFile: env.allowFile},
-			Events:                  h.deps.Events,
-			Clock:                   env.clock,
-			Jitter:                  func() float64 { return 0 },
-			TransferTimeout:         2 * time.Minute,
-			MaxRequeue:              100 * time.Millisecond,
-			MaxConcurrentReconciles: 4,
-		}).SetupWithManager(mgr)
-	})
+// setupExports runs the DailyReportExport reconciler in a test's manager.
+func setupExports(mgr ctrl.Manager, h *harness) error {
+	env := h.export
+	return (&DailyReportExportReconciler{
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Credentials: h.deps.Credentials,
+		Reports:     ReportSourceFor(h.deps.Clients),
+		ConfigMaps:  LiveConfigMapWriter(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme()),
+		// The fake's download host is TLS with its own CA; this client trusts it and carries
+		// nothing else.
+		Download:                h.fake.DownloadHTTPClient(),
+		ObjectStore:             objectstore.Options{AllowFile: env.allowFile},
+		Events:                  h.deps.Events,
+		Clock:                   env.clock,
+		Jitter:                  func() float64 { return 0 },
+		TransferTimeout:         2 * time.Minute,
+		MaxRequeue:              100 * time.Millisecond,
+		MaxConcurrentReconciles: 4,
+		Progress:                h.deps.Progress,
+	}).SetupWithManager(mgr)
 }
 
 // Builders.

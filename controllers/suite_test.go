@@ -21,11 +21,13 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
@@ -83,6 +85,21 @@ type harness struct {
 	extraNamespaces []string
 	// stop stops the manager that startManager started last, as a crash or a rollout would.
 	stop func()
+	// statsigOptions adjust the Statsig client options; progress how a long sync shows.
+	statsigOptions []func(*statsig.Options)
+	progress       ProgressOptions
+	// controllers are the reconcilers the harness's manager runs; every kind unless a test asks
+	// for fewer (withControllers).
+	controllers []func(ctrl.Manager, *harness) error
+	// export is the DailyReportExport environment; rolloutClock the snapshot rollouts' clock of the
+	// manager started last.
+	export       *dreEnv
+	rolloutClock *clocktesting.FakeClock
+}
+
+// withControllers runs only the given reconcilers (setupGateChecks, setupSnapshots, setupExports).
+func withControllers(setups ...func(ctrl.Manager, *harness) error) harnessOption {
+	return func(h *harness) { h.controllers = setups }
 }
 
 type harnessOption func(*harness)
@@ -90,6 +107,16 @@ type harnessOption func(*harness)
 // withNamespaces adds namespaces to the manager's cache (a ClusterConfigSnapshot writes into them).
 func withNamespaces(ns ...string) harnessOption {
 	return func(h *harness) { h.extraNamespaces = append(h.extraNamespaces, ns...) }
+}
+
+// withStatsigOptions adjusts the Statsig client the controllers use (timeouts, say).
+func withStatsigOptions(f func(*statsig.Options)) harnessOption {
+	return func(h *harness) { h.statsigOptions = append(h.statsigOptions, f) }
+}
+
+// withProgress sets how a long sync shows in Reconciling.
+func withProgress(p ProgressOptions) harnessOption {
+	return func(h *harness) { h.progress = p }
 }
 
 func withDefaultSecret(nn types.NamespacedName, trusted labels.Selector) harnessOption {
@@ -103,6 +130,9 @@ func newHarness(t *testing.T, opts ...harnessOption) *harness {
 		ns:     fmt.Sprintf("t%d-%s", nsCounter.Add(1), strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))),
 		fake:   statsigtest.New(t),
 		writes: &writeCounter{},
+		// Every kind, as the operator runs them.
+		controllers: []func(ctrl.Manager, *harness) error{setupGateChecks, setupSnapshots, setupExports, setupWebhookReceivers},
+		export:      &dreEnv{clock: clocktesting.NewFakeClock(dreStart), allowFile: true},
 	}
 	if len(h.ns) > 63 {
 		h.ns = strings.TrimRight(h.ns[:63], "-")
@@ -154,6 +184,9 @@ func (h *harness) startManager() {
 	opts := h.fake.Options()
 	opts.BaseBackoff, opts.MaxBackoff = 10*time.Millisecond, 50*time.Millisecond
 	opts.RequestTimeout = 2 * time.Second
+	for _, f := range h.statsigOptions {
+		f(&opts)
+	}
 	clients, err := statsig.NewClients(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -165,9 +198,10 @@ func (h *harness) startManager() {
 		ConfigMaps:  &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()},
 		Events:      mgr.GetEventRecorder("statsig-operator"),
 		Interval:    func(s int32) time.Duration { return time.Duration(s) * timeScale },
+		Progress:    h.progress,
 		Triggers:    &trigger.Hub{},
 	}
-	for _, setup := range testControllers {
+	for _, setup := range h.controllers {
 		if err := setup(mgr, h); err != nil {
 			t.Fatal(err)
 		}
@@ -191,6 +225,7 @@ type testDeps struct {
 	ConfigMaps  *configmap.Writer
 	Events      eventRecorder
 	Interval    func(int32) time.Duration
+	Progress    ProgressOptions
 	// Triggers is shared by the controllers a WebhookReceiver triggers.
 	Triggers *trigger.Hub
 }
@@ -201,10 +236,6 @@ func fastTracker() *refresh.Tracker {
 	t.BaseBackoff, t.MaxBackoff = 100*time.Millisecond, time.Second
 	return t
 }
-
-// testControllers holds one setup per kind; each kind's test file appends its own in init, so
-// that every harness runs every controller (as the operator does) and no shared list is edited.
-var testControllers []func(mgr ctrl.Manager, h *harness) error
 
 // writeCounter counts the manager's writes to the API server by kind and verb.
 type writeCounter struct {
@@ -394,4 +425,63 @@ type noWatch struct{ client.Client }
 
 func (noWatch) Watch(context.Context, client.ObjectList, ...client.ListOption) (watch.Interface, error) {
 	return nil, fmt.Errorf("watch is not supported")
+}
+
+// eventuallyCached waits until the manager's cache holds a version of obj for which ok is true (ok
+// reads obj, which is refreshed from the cache on each poll).
+func (h *harness) eventuallyCached(g Gomega, obj client.Object, ok func() bool) {
+	g.Eventually(func() bool {
+		return h.cached.Get(context.Background(), client.ObjectKeyFromObject(obj), obj) == nil && ok()
+	}, 10*time.Second, 20*time.Millisecond).Should(BeTrue())
+}
+
+// eventuallySyncs waits until n more syncs of kind have run (whatever their result), and returns
+// how many did.
+func (h *harness) eventuallySyncs(g Gomega, kind string, n int) float64 {
+	start := counterSum("statsig_operator_syncs_total", "kind", kind)
+	var done float64
+	g.Eventually(func() float64 {
+		done = counterSum("statsig_operator_syncs_total", "kind", kind) - start
+		return done
+	}, 60*time.Second, 50*time.Millisecond).Should(BeNumerically(">=", n))
+	return done
+}
+
+// reconcileCount is controller-runtime's count of reconciles of a controller that did not fail
+// (tests run one at a time, and each stops its manager when it ends).
+func reconcileCount(controller string) float64 {
+	return counterSum("controller_runtime_reconcile_total", "controller", controller) -
+		counterSumWhere("controller_runtime_reconcile_total", map[string]string{"controller": controller, "result": "error"})
+}
+
+// counterSum adds up the series of a counter whose label has the value.
+func counterSum(name, label, value string) float64 {
+	return counterSumWhere(name, map[string]string{label: value})
+}
+
+func counterSumWhere(name string, match map[string]string) float64 {
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		return 0
+	}
+	var n float64
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range match {
+				if labels[k] != v {
+					continue series
+				}
+			}
+			n += m.GetCounter().GetValue()
+		}
+	}
+	return n
 }

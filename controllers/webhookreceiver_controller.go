@@ -32,12 +32,6 @@ import (
 
 const webhookReceiverKind = "WebhookReceiver"
 
-// kstatus condition types, kept by every kind next to Ready.
-const (
-	conditionReconciling = "Reconciling"
-	conditionStalled     = "Stalled"
-)
-
 // auditLogReader reads the Console audit log with a console key.
 type auditLogReader interface {
 	ListAuditLog(ctx context.Context, stopAt string, maxPages int) ([]statsig.AuditLogEntry, bool, error)
@@ -172,7 +166,7 @@ func (r *WebhookReceiverReconciler) reconcile(ctx context.Context, wr *statsigv1
 	if wr.Spec.CatchUp != nil {
 		msg += "; reading the audit log every " + (time.Duration(wr.Spec.CatchUp.IntervalSeconds) * time.Second).String()
 	}
-	r.mark(wr, metav1.ConditionTrue, statsigv1alpha1.ReasonListening, msg, false)
+	r.mark(wr, metav1.ConditionTrue, statsigv1alpha1.ReasonListening, msg, nil)
 	return ctrl.Result{RequeueAfter: next}, nil
 }
 
@@ -180,24 +174,24 @@ func (r *WebhookReceiverReconciler) reconcile(ctx context.Context, wr *statsigv1
 func (r *WebhookReceiverReconciler) failed(ctx context.Context, wr *statsigv1alpha1.WebhookReceiver, err error) ctrl.Result {
 	f := conditions.Classify(err)
 	logf.FromContext(ctx).Info("Receiver not ready", "reason", f.Reason, "message", f.Message)
-	r.mark(wr, metav1.ConditionFalse, f.Reason, f.Message, !f.Transient)
+	r.mark(wr, metav1.ConditionFalse, f.Reason, f.Message, f)
 	if f.Transient {
 		return ctrl.Result{RequeueAfter: max(f.RetryAfter, 5*time.Second)}
 	}
 	return ctrl.Result{}
 }
 
-func (r *WebhookReceiverReconciler) mark(wr *statsigv1alpha1.WebhookReceiver, status metav1.ConditionStatus, reason, msg string, stalled bool) {
+// mark sets Ready, and Reconciling/Stalled by the rule every kind shares (conditions.SetHealth).
+func (r *WebhookReceiverReconciler) mark(wr *statsigv1alpha1.WebhookReceiver, status metav1.ConditionStatus, reason, msg string, f *conditions.Failure) {
 	c := &wr.Status.Conditions
+	prev := meta.FindStatusCondition(*c, statsigv1alpha1.ConditionReady)
+	since := r.Clock.Now()
+	if prev != nil && prev.Status == metav1.ConditionFalse {
+		since = prev.LastTransitionTime.Time
+	}
 	meta.SetStatusCondition(c, metav1.Condition{Type: statsigv1alpha1.ConditionReady, Status: status, Reason: reason,
 		Message: msg, ObservedGeneration: wr.Generation})
-	meta.RemoveStatusCondition(c, conditionReconciling)
-	if stalled {
-		meta.SetStatusCondition(c, metav1.Condition{Type: conditionStalled, Status: metav1.ConditionTrue, Reason: reason,
-			Message: msg, ObservedGeneration: wr.Generation})
-	} else {
-		meta.RemoveStatusCondition(c, conditionStalled)
-	}
+	conditions.SetHealth(c, wr.Generation, f, since)
 }
 
 // catchUp reads the audit log back to the last entry handled and triggers syncs for the new

@@ -27,28 +27,27 @@ import (
 // listeners holds each harness's webhook listener URL (the root; receivers' paths go after it).
 var listeners sync.Map
 
-func init() {
-	testControllers = append(testControllers, func(mgr ctrl.Manager, h *harness) error {
-		table := &webhook.Table{}
-		r := &WebhookReceiverReconciler{
-			Client:      mgr.GetClient(),
-			Credentials: h.deps.Credentials,
-			Table:       table,
-			Triggers:    h.deps.Triggers,
-			AuditLog:    AuditLogReaderFor(h.deps.Clients),
-			Events:      h.deps.Events,
-			Clock:       clock.RealClock{},
-			Interval:    h.deps.Interval,
-		}
-		if err := r.SetupWithManager(mgr); err != nil {
-			return err
-		}
-		// The listener as the operator runs it, on loopback.
-		srv := httptest.NewServer(&webhook.Server{Table: table, Sink: r, Log: ctrl.Log.WithName("webhook")})
-		h.t.Cleanup(srv.Close)
-		listeners.Store(h, srv.URL)
-		return nil
-	})
+// setupWebhookReceivers runs the WebhookReceiver reconciler and its listener in a test's manager.
+func setupWebhookReceivers(mgr ctrl.Manager, h *harness) error {
+	table := &webhook.Table{}
+	r := &WebhookReceiverReconciler{
+		Client:      mgr.GetClient(),
+		Credentials: h.deps.Credentials,
+		Table:       table,
+		Triggers:    h.deps.Triggers,
+		AuditLog:    AuditLogReaderFor(h.deps.Clients),
+		Events:      h.deps.Events,
+		Clock:       clock.RealClock{},
+		Interval:    h.deps.Interval,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return err
+	}
+	// The listener as the operator runs it, on loopback.
+	srv := httptest.NewServer(&webhook.Server{Table: table, Sink: r, Log: ctrl.Log.WithName("webhook")})
+	h.t.Cleanup(srv.Close)
+	listeners.Store(h, srv.URL)
+	return nil
 }
 
 const signingSecret = "webhook-k3yF0rT3sts0nly9f2c41b7e5a8d6"
@@ -289,7 +288,7 @@ func TestWebhookReceiverWithoutSigningSecret(t *testing.T) {
 	}, wait, poll).
 		Should(Equal(statsigv1alpha1.ReasonSecretNotFound))
 	wr := h.getWHR("statsig-prod")
-	g.Expect(conditionReason(wr.Status.Conditions, conditionStalled)).To(Equal("True"))
+	g.Expect(conditionReason(wr.Status.Conditions, statsigv1alpha1.ConditionStalled)).To(Equal("True"))
 	g.Expect(wr.Status.WebhookPath).To(BeEmpty())
 	g.Eventually(func() int { return len(h.events(statsigv1alpha1.ReasonSecretNotFound)) }, wait, poll).Should(BeNumerically(">", 0))
 

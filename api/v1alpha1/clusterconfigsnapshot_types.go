@@ -16,6 +16,7 @@ type ClusterConfigSnapshotSpec struct {
 	SnapshotEntities `json:",inline"`
 
 	// target is the ConfigMap written into every selected namespace.
+	// +required
 	Target ClusterSnapshotTarget `json:"target"`
 }
 
@@ -26,6 +27,9 @@ type ClusterSnapshotTarget struct {
 	// namespaceSelector picks the namespaces the ConfigMap is written to, including namespaces
 	// created later; it is removed from namespaces that stop matching. An empty selector ({})
 	// selects every namespace.
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, e.operator in ['In', 'NotIn', 'Exists', 'DoesNotExist'])",message="namespaceSelector.matchExpressions operator must be In, NotIn, Exists or DoesNotExist"
+	// +kubebuilder:validation:XValidation:rule="!has(self.matchExpressions) || self.matchExpressions.all(e, (e.operator in ['In', 'NotIn']) == (has(e.values) && size(e.values) > 0))",message="namespaceSelector.matchExpressions values must be set for In and NotIn, and only for them"
+	// +required
 	NamespaceSelector metav1.LabelSelector `json:"namespaceSelector"`
 }
 

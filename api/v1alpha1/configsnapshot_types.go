@@ -16,12 +16,14 @@ type ConfigSnapshotSpec struct {
 	SnapshotEntities `json:",inline"`
 
 	// target is the ConfigMap the snapshot is written to.
+	// +required
 	Target SnapshotTarget `json:"target"`
 }
 
 // SnapshotTarget is the ConfigMap a snapshot writes.
 type SnapshotTarget struct {
 	// configMapName is the ConfigMap to create and own.
+	// +required
 	ConfigMapName ConfigMapName `json:"configMapName"`
 
 	// format of the data: Files (JSON files and one key per entity, for a volume) or Env

@@ -51,6 +51,7 @@ type DailyReportExportSpec struct {
 
 	// reportType is the Statsig daily report to export.
 	// +kubebuilder:validation:Enum=first_exposures;pulse_daily;topline_impact_daily;unit_metrics_daily
+	// +required
 	ReportType string `json:"reportType"`
 
 	// source of the report: Console (default; needs consoleKey; any date) or Legacy
@@ -62,6 +63,7 @@ type DailyReportExportSpec struct {
 	// schedule is a 5-field cron expression (minute hour day-of-month month day-of-week) in timeZone.
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self.matches('^\\\\s*\\\\S+\\\\s+\\\\S+\\\\s+\\\\S+\\\\s+\\\\S+\\\\s+\\\\S+\\\\s*$')",message="schedule must be a 5-field cron expression (minute hour day-of-month month day-of-week), for example \"0 11 * * *\""
+	// +required
 	Schedule string `json:"schedule"`
 
 	// timeZone is the IANA time zone the schedule is read in. Report dates are Pacific-time dates.
@@ -73,11 +75,13 @@ type DailyReportExportSpec struct {
 
 	// startDate (YYYY-MM-DD) backfills every missing date from this one on, oldest first.
 	// Only with source: Console.
+	// +kubebuilder:validation:MaxLength=10
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$')",message="startDate must be a date written YYYY-MM-DD"
 	// +optional
 	StartDate string `json:"startDate,omitempty"`
 
 	// destination is where each date's file goes: exactly one of objectStore or configMap.
+	// +required
 	Destination ExportDestination `json:"destination"`
 
 	// compression of the stored file: Gzip (default) or None. A report that already arrives
@@ -124,6 +128,7 @@ type ObjectStoreDestination struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('s3://') || self.startsWith('gs://') || self.startsWith('azblob://') || self.startsWith('file://')",message="url must start with s3://, gs://, azblob:// or file://"
+	// +required
 	URL string `json:"url"`
 
 	// prefix of every object key, without leading or trailing slash.
@@ -144,6 +149,7 @@ type ObjectStoreDestination struct {
 // ConfigMapDestination is a ConfigMap in the resource's namespace.
 type ConfigMapDestination struct {
 	// name of the ConfigMap; each date is a binaryData key named like the object file.
+	// +required
 	Name ConfigMapName `json:"name"`
 }
 

@@ -13,12 +13,14 @@ type GateCheckSpec struct {
 	SecretRef *LocalSecretReference `json:"secretRef,omitempty"`
 
 	// user is the Statsig user the gates are evaluated for.
+	// +required
 	User User `json:"user"`
 
 	// gates to check: 1 to 100 distinct feature gate names.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=100
 	// +listType=set
+	// +required
 	Gates []EntityName `json:"gates"`
 
 	RefreshPolicy `json:",inline"`
@@ -32,6 +34,7 @@ type GateCheckSpec struct {
 type GateCheckTarget struct {
 	// configMapName is the ConfigMap to create and own. An existing ConfigMap that the operator did
 	// not create is never taken over (TargetConflict).
+	// +required
 	ConfigMapName ConfigMapName `json:"configMapName"`
 }
 

@@ -44,6 +44,14 @@ const (
 	// ConditionRolledOut is True when every rollout target runs pods started from the current
 	// content.
 	ConditionRolledOut = "RolledOut"
+	// ConditionReconciling is kstatus's condition: True while a sync or an export is under way and
+	// has not finished, or is being retried after a failure that retrying can fix. Its message says
+	// what it waits for and since when. Removed otherwise.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is kstatus's condition: True when retrying cannot help until someone changes
+	// something (the spec, a Secret, a conflicting object); its reason is the failure's. Removed
+	// otherwise.
+	ConditionStalled = "Stalled"
 )
 
 // Condition reasons.
@@ -70,7 +78,19 @@ const (
 	// ReasonRolloutInProgress: a target was set to the current content and its new pods are not
 	// all available yet.
 	ReasonRolloutInProgress = "RolloutInProgress"
+	// ReasonProgressing (Reconciling=True): a sync or an export is running and waits for an answer.
+	ReasonProgressing = "Progressing"
+	// ReasonProgressingWithRetry (Reconciling=True): the last attempt failed in a way a retry can
+	// fix; the next attempt is scheduled.
+	ReasonProgressingWithRetry = "ProgressingWithRetry"
 )
+
+// StalledReasons are the failure reasons that no retry can fix until someone changes something:
+// a failure with one of them sets Stalled=True (kstatus: Failed) instead of Reconciling=True.
+var StalledReasons = []string{
+	ReasonInvalidSpec, ReasonTargetConflict, ReasonKeyCollision, ReasonStatsigUnauthorized,
+	ReasonCredentialsNotAllowed, ReasonDestinationNotAllowed, ReasonSecretNotFound,
+}
 
 // LocalSecretReference names a Secret in the resource's own namespace. The Secret's data keys are
 // fixed: serverSecretKey and consoleKey.
@@ -78,10 +98,13 @@ type LocalSecretReference struct {
 	// name of the Secret in the resource's namespace.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="name must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+	// +required
 	Name string `json:"name"`
 
 	// namespace is not allowed: a namespaced resource reads Secrets only from its own namespace.
 	// The field exists so that setting it is rejected rather than silently dropped.
+	// +kubebuilder:validation:MaxLength=63
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
 }
@@ -91,11 +114,15 @@ type SecretReference struct {
 	// name of the Secret.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="name must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+	// +required
 	Name string `json:"name"`
 
 	// namespace of the Secret; required for a cluster-scoped resource.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="namespace must be a DNS-1123 label: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+	// +required
 	Namespace string `json:"namespace"`
 }
 
@@ -111,30 +138,37 @@ type User struct {
 
 	// customIDs maps an ID type (for example companyID) to its value.
 	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) <= 128 && size(self[k]) <= 1024)",message="customIDs keys must be at most 128 characters and values at most 1024"
 	// +optional
 	CustomIDs map[string]string `json:"customIDs,omitempty"`
 
 	// email of the user.
+	// +kubebuilder:validation:MaxLength=320
 	// +optional
 	Email string `json:"email,omitempty"`
 
 	// ip address, for geo targeting.
+	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	IP string `json:"ip,omitempty"`
 
 	// userAgent string, for device and browser targeting.
+	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	UserAgent string `json:"userAgent,omitempty"`
 
 	// country as a 2-letter ISO 3166-1 code.
+	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Country string `json:"country,omitempty"`
 
 	// locale, for example en_US.
+	// +kubebuilder:validation:MaxLength=64
 	// +optional
 	Locale string `json:"locale,omitempty"`
 
 	// appVersion of the application being evaluated.
+	// +kubebuilder:validation:MaxLength=128
 	// +optional
 	AppVersion string `json:"appVersion,omitempty"`
 
@@ -245,7 +279,9 @@ type CommonStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready summarises; Stale says the output is the last good one, not a fresh one.
+	// conditions: Ready summarises; Stale says the output is the last good one, not a fresh one;
+	// Reconciling and Stalled are kstatus's (Reconciling while a sync is under way or retried,
+	// Stalled when only a change can fix the failure).
 	// +listType=map
 	// +listMapKey=type
 	// +optional

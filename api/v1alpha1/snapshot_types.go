@@ -16,6 +16,7 @@ const (
 // SnapshotEntities lists what a snapshot evaluates, and the user it evaluates it for.
 type SnapshotEntities struct {
 	// user is the Statsig user everything is evaluated for.
+	// +required
 	User User `json:"user"`
 
 	// gates to evaluate (feature gate names).
@@ -100,10 +101,13 @@ type Discover struct {
 type RolloutTarget struct {
 	// kind of the workload.
 	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
+	// +required
 	Kind string `json:"kind"`
 	// name of the workload.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="name must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
+	// +required
 	Name string `json:"name"`
 }
 

@@ -131,7 +131,7 @@ func (f *fake) adminHandler() http.Handler {
 			return
 		}
 		f.SetGate(r.PathValue("name"), v)
-		fmt.Fprintf(w, "gate %s is now %t for every user\n", r.PathValue("name"), v)
+		_, _ = fmt.Fprintf(w, "gate %s is now %t for every user\n", r.PathValue("name"), v)
 	})
 	mux.HandleFunc("POST /configs/{name}", func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
@@ -144,7 +144,7 @@ func (f *fake) adminHandler() http.Handler {
 			value[k] = scalar(q.Get(k))
 		}
 		f.SetConfig(r.PathValue("name"), value)
-		fmt.Fprintf(w, "config %s is now %v for every user\n", r.PathValue("name"), value)
+		_, _ = fmt.Fprintf(w, "config %s is now %v for every user\n", r.PathValue("name"), value)
 	})
 	return mux
 }

@@ -86,7 +86,7 @@ func run(binary string, exitWhenReady bool) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	kc, err := user.KubeConfig()
 	if err != nil {
@@ -122,7 +122,7 @@ func run(binary string, exitWhenReady bool) error {
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }()
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "SSL_CERT_FILE="+fk.DownloadCAFile())
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -145,10 +145,12 @@ func run(binary string, exitWhenReady bool) error {
 	say("Press Ctrl-C to stop the demo.")
 	select {
 	case <-ctx.Done():
-		<-exited
+		if err := <-exited; err != nil {
+			say("The operator stopped: %v", err)
+		}
 		return nil
 	case err := <-exited:
-		return fmt.Errorf("the operator stopped: %v (log: %s)", err, logPath)
+		return fmt.Errorf("the operator stopped: %w (log: %s)", err, logPath)
 	}
 }
 
@@ -203,7 +205,7 @@ func readYAML(path string) ([]*unstructured.Unstructured, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var out []*unstructured.Unstructured
 	d := utilyaml.NewYAMLOrJSONDecoder(f, 4096)
 	for {
@@ -248,7 +250,7 @@ func waitReady(ctx context.Context, k8s client.Client, exited <-chan error) erro
 		case <-ctx.Done():
 			return ctx.Err()
 		case err := <-exited:
-			return fmt.Errorf("the operator stopped: %v", err)
+			return fmt.Errorf("the operator stopped: %w", err)
 		case <-deadline:
 			return fmt.Errorf("not Ready after 3 minutes: %s", strings.Join(notReady, ", "))
 		case <-tick.C:

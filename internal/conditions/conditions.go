@@ -5,6 +5,7 @@ package conditions
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -64,12 +65,13 @@ func MarkSynced(s *statsigv1alpha1.CommonStatus, generation int64, now time.Time
 	s.LastSyncTime = &t
 	meta.SetStatusCondition(&s.Conditions, metav1.Condition{
 		Type: statsigv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: statsigv1alpha1.ReasonSynced,
-		Message: message, ObservedGeneration: generation,
+		Message: message, ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(now),
 	})
 	meta.SetStatusCondition(&s.Conditions, metav1.Condition{
 		Type: statsigv1alpha1.ConditionStale, Status: metav1.ConditionFalse, Reason: statsigv1alpha1.ReasonSynced,
-		Message: "Output is from the last sync", ObservedGeneration: generation,
+		Message: "Output is from the last sync", ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(now),
 	})
+	SetHealth(&s.Conditions, generation, nil, now)
 }
 
 // MarkFailed records a failed sync: Ready=False with the failure's reason, Stale=True saying since
@@ -80,12 +82,9 @@ func MarkFailed(s *statsigv1alpha1.CommonStatus, generation int64, now time.Time
 	s.ObservedGeneration = generation
 	meta.SetStatusCondition(&s.Conditions, metav1.Condition{
 		Type: statsigv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: f.Reason,
-		Message: f.Message, ObservedGeneration: generation,
+		Message: f.Message, ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(now),
 	})
-	since := now
-	if c := meta.FindStatusCondition(s.Conditions, statsigv1alpha1.ConditionStale); c != nil && c.Status == metav1.ConditionTrue {
-		since = c.LastTransitionTime.Time
-	}
+	since := FailingSince(s.Conditions, now)
 	msg := fmt.Sprintf("Syncs failing since %s; ", since.UTC().Format(time.RFC3339))
 	if s.LastSyncTime != nil {
 		msg += fmt.Sprintf("output is the last good one, from %s", s.LastSyncTime.UTC().Format(time.RFC3339))
@@ -94,8 +93,58 @@ func MarkFailed(s *statsigv1alpha1.CommonStatus, generation int64, now time.Time
 	}
 	meta.SetStatusCondition(&s.Conditions, metav1.Condition{
 		Type: statsigv1alpha1.ConditionStale, Status: metav1.ConditionTrue, Reason: statsigv1alpha1.ReasonSyncFailing,
-		Message: msg, ObservedGeneration: generation,
+		Message: msg, ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(now),
 	})
+	SetHealth(&s.Conditions, generation, f, since)
+}
+
+// FailingSince is when the output became the last good one rather than a fresh one: the moment
+// Stale turned True, or now when it is not True yet. It is the one "since when" of Stale's and
+// Reconciling's messages.
+func FailingSince(conds []metav1.Condition, now time.Time) time.Time {
+	if c := meta.FindStatusCondition(conds, statsigv1alpha1.ConditionStale); c != nil && c.Status == metav1.ConditionTrue {
+		return c.LastTransitionTime.Time
+	}
+	return now
+}
+
+// Stalls reports whether a failure is one that no retry can fix until someone changes something.
+func Stalls(f *Failure) bool {
+	return f != nil && slices.Contains(statsigv1alpha1.StalledReasons, f.Reason)
+}
+
+// SetHealth keeps kstatus's conditions after a sync's outcome: nothing when it succeeded (kstatus:
+// Current); Stalled=True with the failure's reason when only a change can fix it (Failed); and
+// Reconciling=True while it is being retried (InProgress). since is when the failures began.
+func SetHealth(conds *[]metav1.Condition, generation int64, f *Failure, since time.Time) {
+	switch {
+	case f == nil:
+		meta.RemoveStatusCondition(conds, statsigv1alpha1.ConditionReconciling)
+		meta.RemoveStatusCondition(conds, statsigv1alpha1.ConditionStalled)
+	case Stalls(f):
+		meta.RemoveStatusCondition(conds, statsigv1alpha1.ConditionReconciling)
+		meta.SetStatusCondition(conds, metav1.Condition{
+			Type: statsigv1alpha1.ConditionStalled, Status: metav1.ConditionTrue, Reason: f.Reason,
+			Message: f.Message, ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(since),
+		})
+	default:
+		meta.RemoveStatusCondition(conds, statsigv1alpha1.ConditionStalled)
+		meta.SetStatusCondition(conds, metav1.Condition{
+			Type: statsigv1alpha1.ConditionReconciling, Status: metav1.ConditionTrue,
+			Reason: statsigv1alpha1.ReasonProgressingWithRetry, ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(since),
+			Message: fmt.Sprintf("Retrying after %s, failing since %s", f.Reason, since.UTC().Format(time.RFC3339)),
+		})
+	}
+}
+
+// Progressing is the Reconciling condition of a sync that is still running: what it waits for and
+// since when.
+func Progressing(generation int64, waitingFor string, since time.Time) metav1.Condition {
+	return metav1.Condition{
+		Type: statsigv1alpha1.ConditionReconciling, Status: metav1.ConditionTrue,
+		Reason: statsigv1alpha1.ReasonProgressing, ObservedGeneration: generation, LastTransitionTime: metav1.NewTime(since),
+		Message: fmt.Sprintf("%s since %s", waitingFor, since.UTC().Format(time.RFC3339)),
+	}
 }
 
 // IsReady reports whether Ready is True.

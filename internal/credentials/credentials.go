@@ -23,7 +23,8 @@ import (
 // Secret metadata from the cache the Secret watches already keep; then a Secret whose
 // resourceVersion is the one last read is answered from the copy kept of it, and only a Secret that
 // changed (or is new to the resolver) costs a GET. The copies hold only Secrets that resources
-// reference, which the operator reads anyway.
+// reference (ResolveFor records which resource reads which Secret; Forget drops a resource), which
+// the operator reads anyway: a Secret no resource references any more leaves memory.
 type Resolver struct {
 	Reader client.Reader
 	// Versions reads Secret metadata (metav1.PartialObjectMetadata) from a cache; nil reads every
@@ -36,6 +37,8 @@ type Resolver struct {
 
 	mu     sync.Mutex
 	copies map[types.NamespacedName]*Credentials
+	// users maps each resource (its Kind/namespace/name) to the Secret it last resolved.
+	users map[string]types.NamespacedName
 }
 
 // Credentials is a Secret's data and where it came from.
@@ -63,12 +66,73 @@ func (c *Credentials) Data() map[string][]byte { return c.data }
 // cluster-scoped resource); ref is its secretRef (nil when omitted). A cluster-scoped resource may
 // always use the default Secret; a namespaced one only when its namespace matches the trusted
 // selector.
+//
+// Resolve keeps no copy of the Secret for later: ResolveFor does, for a resource it then tracks.
 func (r *Resolver) Resolve(ctx context.Context, namespace string, ref *types.NamespacedName) (*Credentials, error) {
+	return r.ResolveFor(ctx, "", namespace, ref)
+}
+
+// ResolveFor is Resolve for the resource user (Kind/namespace/name): the Secret's copy is kept
+// while some resource's last resolve read it, and dropped once none does (the resource resolved
+// another Secret, or was forgotten).
+func (r *Resolver) ResolveFor(ctx context.Context, user, namespace string, ref *types.NamespacedName) (*Credentials, error) {
 	target, err := r.secretFor(ctx, namespace, ref)
 	if err != nil {
+		r.Forget(user)
 		return nil, err
 	}
+	r.use(user, target)
 	return r.read(ctx, target)
+}
+
+// Forget drops a resource that no longer exists (or reads no Secret), and the copy of its Secret
+// when no other resource reads it.
+func (r *Resolver) Forget(user string) {
+	if user == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.users[user]; ok {
+		delete(r.users, user)
+		r.dropUnusedLocked(old)
+	}
+}
+
+// use records that user reads secret now.
+func (r *Resolver) use(user string, secret types.NamespacedName) {
+	if user == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.users == nil {
+		r.users = map[string]types.NamespacedName{}
+	}
+	old, had := r.users[user]
+	r.users[user] = secret
+	if had && old != secret {
+		r.dropUnusedLocked(old)
+	}
+}
+
+func (r *Resolver) dropUnusedLocked(secret types.NamespacedName) {
+	for _, s := range r.users {
+		if s == secret {
+			return
+		}
+	}
+	delete(r.copies, secret)
+}
+
+// referencedLocked reports whether some resource reads secret.
+func (r *Resolver) referencedLocked(secret types.NamespacedName) bool {
+	for _, s := range r.users {
+		if s == secret {
+			return true
+		}
+	}
+	return false
 }
 
 // SecretFor returns which Secret a resource would read, without reading it (for watches).
@@ -156,6 +220,9 @@ func (r *Resolver) keep(name types.NamespacedName, c *Credentials) {
 	if c == nil {
 		delete(r.copies, name)
 		return
+	}
+	if !r.referencedLocked(name) {
+		return // no resource reads it: nothing to keep it for
 	}
 	if r.copies == nil {
 		r.copies = map[types.NamespacedName]*Credentials{}

@@ -54,7 +54,7 @@ func TestResolveReadsAgainOnlyWhenTheSecretChanged(t *testing.T) {
 	r := &Resolver{Reader: live, Versions: store}
 
 	for range 5 {
-		c, err := r.Resolve(ctx, "shop", ref)
+		c, err := r.ResolveFor(ctx, "GateCheck/shop/a", "shop", ref)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(key(g, c)).To(Equal("secret-one"))
 	}
@@ -64,18 +64,18 @@ func TestResolveReadsAgainOnlyWhenTheSecretChanged(t *testing.T) {
 	g.Expect(store.Get(ctx, *ref, s)).To(Succeed())
 	s.Data[statsigv1alpha1.SecretKeyServer] = []byte("secret-two")
 	g.Expect(store.Update(ctx, s)).To(Succeed())
-	c, err := r.Resolve(ctx, "shop", ref)
+	c, err := r.ResolveFor(ctx, "GateCheck/shop/a", "shop", ref)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(key(g, c)).To(Equal("secret-two"))
 	g.Expect(c.Version).To(Equal(s.ResourceVersion), "a rotation changes the version the refresh tracker sees")
 	g.Expect(live.secretGets.Load()).To(Equal(int32(2)))
 
 	g.Expect(store.Delete(ctx, s)).To(Succeed())
-	_, err = r.Resolve(ctx, "shop", ref)
+	_, err = r.ResolveFor(ctx, "GateCheck/shop/a", "shop", ref)
 	g.Expect(conditions.Classify(err).Reason).To(Equal(statsigv1alpha1.ReasonSecretNotFound))
 
 	g.Expect(store.Create(ctx, secret("secret-three"))).To(Succeed())
-	c, err = r.Resolve(ctx, "shop", ref)
+	c, err = r.ResolveFor(ctx, "GateCheck/shop/a", "shop", ref)
 	g.Expect(err).NotTo(HaveOccurred())
 	g.Expect(key(g, c)).To(Equal("secret-three"))
 }
@@ -117,6 +117,47 @@ func TestResolveDefaultSecretNeedsTrust(t *testing.T) {
 	none := &Resolver{Reader: store, Versions: store}
 	_, err = none.Resolve(ctx, "", nil)
 	g.Expect(conditions.Classify(err).Reason).To(Equal(statsigv1alpha1.ReasonCredentialsNotAllowed))
+}
+
+// The copies hold only Secrets that some resource reads: a Secret leaves memory once the last
+// resource reading it is forgotten or moves to another Secret; Resolve without a resource keeps none.
+func TestResolverDropsSecretsNoResourceReads(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	other := secret("secret-other")
+	other.Name = "other"
+	store := fake.NewClientBuilder().WithObjects(secret("secret-one"), other).Build()
+	r := &Resolver{Reader: store, Versions: store}
+	otherRef := &types.NamespacedName{Namespace: "shop", Name: "other"}
+	kept := func() []types.NamespacedName {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		out := []types.NamespacedName{}
+		for k := range r.copies {
+			out = append(out, k)
+		}
+		return out
+	}
+
+	_, err := r.Resolve(ctx, "shop", ref)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(kept()).To(BeEmpty(), "no resource reads it")
+
+	for _, user := range []string{"GateCheck/shop/a", "ConfigSnapshot/shop/b"} {
+		_, err := r.ResolveFor(ctx, user, "shop", ref)
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+	g.Expect(kept()).To(ConsistOf(*ref))
+
+	r.Forget("GateCheck/shop/a")
+	g.Expect(kept()).To(ConsistOf(*ref), "b still reads it")
+
+	_, err = r.ResolveFor(ctx, "ConfigSnapshot/shop/b", "shop", otherRef)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(kept()).To(ConsistOf(*otherRef), "b moved to another Secret")
+
+	r.Forget("ConfigSnapshot/shop/b")
+	g.Expect(kept()).To(BeEmpty())
 }
 
 func TestTransformSecretMetadataKeepsOnlyWhatTheOperatorReads(t *testing.T) {

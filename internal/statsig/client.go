@@ -155,6 +155,17 @@ type response struct {
 
 var errTooLarge = errors.New("response body over the size limit")
 
+// errCallTimeout is the cause of a call's context ending at CallTimeout.
+var errCallTimeout = errors.New("statsig call timed out")
+
+// cause is the reason ctx ended when it was the call's own timeout, else err.
+func cause(ctx context.Context, err error) error {
+	if c := context.Cause(ctx); errors.Is(c, errCallTimeout) {
+		return c
+	}
+	return err
+}
+
 // do sends req until it succeeds, fails in a way that a retry cannot fix, or runs out of attempts.
 // It returns the body of a 2xx answer; every failure is an *APIError.
 func (c *Client) do(ctx context.Context, req request) ([]byte, error) {
@@ -162,13 +173,18 @@ func (c *Client) do(ctx context.Context, req request) ([]byte, error) {
 		return nil, c.newError(req.endpoint, 0, ClassUnauthorized, ErrNoKey.Error(), ErrNoKey)
 	}
 	log := c.logger(ctx)
+	if c.opts.CallTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, c.opts.CallTimeout, errCallTimeout)
+		defer cancel()
+	}
 	for attempt := 1; ; attempt++ {
 		if err := c.checkHold(req.endpoint); err != nil {
 			return nil, err
 		}
 		if attempt > 1 || !req.tokenTaken {
 			if err := c.waitLimiter(ctx); err != nil {
-				return nil, c.contextError(req.endpoint, err)
+				return nil, c.contextError(req.endpoint, cause(ctx, err))
 			}
 		}
 		// A 429 answered to another caller while this one waited for its token holds it too.
@@ -183,16 +199,22 @@ func (c *Client) do(ctx context.Context, req request) ([]byte, error) {
 			return resp.body, nil
 		}
 		if ctx.Err() != nil {
-			return nil, c.contextError(req.endpoint, ctx.Err())
+			return nil, c.contextError(req.endpoint, cause(ctx, ctx.Err()))
 		}
 		apiErr, wait, retry := c.judge(log, req, resp, err, attempt)
 		if !retry {
 			return nil, apiErr
 		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+			// The retry could not even start within the call's time (contexts keep real time):
+			// report this attempt's failure now.
+			apiErr.Message += fmt.Sprintf("; no time left to retry within %s (CallTimeout)", c.opts.CallTimeout)
+			return nil, apiErr
+		}
 		log.V(1).Info("Retrying Statsig request", "endpoint", req.endpoint, "attempt", attempt,
 			"wait", wait.String(), "error", apiErr.Error())
 		if err := c.sleep(ctx, wait); err != nil {
-			return nil, c.contextError(req.endpoint, err)
+			return nil, c.contextError(req.endpoint, cause(ctx, err))
 		}
 	}
 }
@@ -309,8 +331,11 @@ func (c *Client) newError(endpoint string, status int, class Class, msg string, 
 // contextError reports that the caller's context ended the call.
 func (c *Client) contextError(endpoint string, err error) *APIError {
 	class := ClassUnknown
-	if errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errCallTimeout) {
 		class = ClassUnavailable
+	}
+	if errors.Is(err, errCallTimeout) {
+		return c.newError(endpoint, 0, class, fmt.Sprintf("no complete answer within %s (CallTimeout)", c.opts.CallTimeout), err)
 	}
 	return c.newError(endpoint, 0, class, err.Error(), err)
 }

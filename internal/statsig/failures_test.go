@@ -301,3 +301,29 @@ func TestRateLimiterPacesRequests(t *testing.T) {
 	_, err := h.server().GetConfig(ctx, testUser, "a_config", statsig.ReadOptions{})
 	g.Expect(err).To(MatchError(context.Canceled))
 }
+
+// TestCallTimeoutBoundsRetries: a Statsig that hangs fails the call once its CallTimeout is spent,
+// not after MaxAttempts full request timeouts, and the error is a retryable Unavailable that says so.
+func TestCallTimeoutBoundsRetries(t *testing.T) {
+	h := newHarness(t, func(o *statsig.Options) {
+		o.MaxAttempts = 50
+		o.RequestTimeout = 200 * time.Millisecond
+		o.CallTimeout = 500 * time.Millisecond
+	})
+	h.srv.Fault(statsig.EndpointCheckGate, statsigtest.Fault{Latency: time.Minute})
+	h.srv.SetGate("new_checkout", true)
+	_, err := h.server().CheckGates(context.Background(), testUser, []string{"new_checkout"}, statsig.ReadOptions{})
+	if err == nil {
+		t.Fatal("a hung Statsig must fail the call")
+	}
+	if c := statsig.Classify(err); c != statsig.ClassUnavailable {
+		t.Fatalf("class %v, want Unavailable: %v", c, err)
+	}
+	if !strings.Contains(err.Error(), "CallTimeout") {
+		t.Fatalf("error %q does not name the call timeout", err)
+	}
+	// 500 ms of budget hold at most three 200 ms attempts, far from MaxAttempts.
+	if n := len(h.srv.Requests(statsig.EndpointCheckGate)); n < 1 || n > 3 {
+		t.Fatalf("%d attempts within the call timeout, want 1 to 3", n)
+	}
+}

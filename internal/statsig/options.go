@@ -39,8 +39,14 @@ type Options struct {
 	QPS   float64
 	Burst int
 
-	// RequestTimeout bounds one attempt, headers and body.
+	// RequestTimeout bounds one attempt, headers and body. Statsig answers in well under a second,
+	// so a few seconds already mean it hangs.
 	RequestTimeout time.Duration
+	// CallTimeout bounds one call, all its attempts and the waits between them included, so that a
+	// hung Statsig fails the sync (and a requested sync is echoed as handled) within seconds rather
+	// than after MaxAttempts full timeouts. A retry whose wait would run past it is not made.
+	// Negative: no bound beyond the attempts.
+	CallTimeout time.Duration
 	// MaxResponseBytes bounds a response body; a bigger one is ClassInvalidResponse.
 	MaxResponseBytes int64
 	// MaxAttempts bounds the attempts of one call, the first included.
@@ -82,7 +88,8 @@ func DefaultOptions() Options {
 		ConsoleURL:          DefaultConsoleURL,
 		QPS:                 10,
 		Burst:               20,
-		RequestTimeout:      30 * time.Second,
+		RequestTimeout:      3 * time.Second,
+		CallTimeout:         10 * time.Second,
 		MaxResponseBytes:    16 << 20,
 		MaxAttempts:         4,
 		BaseBackoff:         250 * time.Millisecond,
@@ -123,6 +130,9 @@ func (o Options) complete() (Options, error) {
 	}
 	if o.RequestTimeout == 0 {
 		o.RequestTimeout = d.RequestTimeout
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = d.CallTimeout
 	}
 	if o.MaxResponseBytes == 0 {
 		o.MaxResponseBytes = d.MaxResponseBytes
@@ -205,7 +215,8 @@ func normalizeBaseURL(s string) (string, error) {
 func defaultHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 16
-	t.ResponseHeaderTimeout = 30 * time.Second
+	// A backstop only: each attempt's context (RequestTimeout) ends a hung request sooner.
+	t.ResponseHeaderTimeout = 10 * time.Second
 	return &http.Client{Transport: t}
 }
 

@@ -27,7 +27,7 @@ const MaxBodyBytes = 1 << 20
 // few per second with a burst is far above real traffic while keeping a flood cheap.
 const (
 	DefaultRate  rate.Limit = 5
-	DefaultBurst            = 20
+	DefaultBurst int        = 20
 )
 
 // Sink receives the events of each verified request.
@@ -56,7 +56,12 @@ type Table struct {
 
 type entry struct {
 	Receiver
-	path    string
+	path string
+	*stats
+}
+
+// stats outlive an entry: a request may still hold the entry a reconcile just replaced.
+type stats struct {
 	limiter *rate.Limiter
 	// accepted and rejected count requests to the receiver's path.
 	accepted, rejected atomic.Int64
@@ -74,10 +79,9 @@ func (t *Table) Set(path string, r Receiver) {
 	e := &entry{Receiver: r, path: path}
 	if old != nil {
 		delete(t.byPath, old.path)
-		e.limiter = old.limiter
-		e.accepted.Store(old.accepted.Load())
-		e.rejected.Store(old.rejected.Load())
+		e.stats = old.stats
 	} else {
+		e.stats = &stats{}
 		rt, burst := t.Rate, t.Burst
 		if rt == 0 {
 			rt = DefaultRate

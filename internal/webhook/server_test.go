@@ -343,3 +343,23 @@ func BenchmarkForgedRequest(b *testing.B) {
 		}
 	}
 }
+
+func TestCountsSurviveAReplacedEntry(t *testing.T) {
+	g := NewWithT(t)
+	table := &Table{}
+	r := Receiver{Key: receiverKey, Secrets: [][]byte{[]byte("s")}}
+	table.Set("/hook/a", r)
+	inFlight := table.lookup("/hook/a")
+	// A reconcile replaces the entry while a request still holds the old one.
+	table.Set("/hook/a", r)
+	inFlight.accepted.Add(1)
+	inFlight.rejected.Add(2)
+	accepted, rejected := table.Counts(receiverKey)
+	g.Expect(accepted).To(BeEquivalentTo(1))
+	g.Expect(rejected).To(BeEquivalentTo(2))
+	table.Set("/hook/b", r)
+	g.Expect(table.lookup("/hook/a")).To(BeNil())
+	g.Expect(table.lookup("/hook/b")).NotTo(BeNil())
+	table.Delete(receiverKey)
+	g.Expect(table.lookup("/hook/b")).To(BeNil())
+}

@@ -3,7 +3,10 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -106,6 +109,8 @@ type exportJob struct {
 	Credentials map[string][]byte
 	Compression export.Compression
 	Date        string
+	// CAPEM is the download server's certificate.
+	CAPEM []byte
 }
 
 // exportOutcome is what the export child reports.
@@ -140,7 +145,11 @@ func runExportChild(spec string) int {
 		return 1
 	}
 	defer func() { _ = b.Close() }()
-	body, err := export.Download(ctx, http.DefaultClient, job.SourceURL)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(job.CAPEM)
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	body, err := export.Download(ctx, &http.Client{Transport: transport}, job.SourceURL)
 	if err != nil {
 		out.Error = err.Error()
 		return 1
@@ -183,13 +192,19 @@ type exportResult struct {
 // and with the peer, `curl | [gzip -1 |] aws s3 cp -`, one after the other.
 func measureExport(t testing.TB, s3 *testservers.S3Server, path string, c export.Compression, run int) exportResult {
 	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) }))
+	// Report downloads are https only, as Statsig's are.
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, path) }))
 	defer srv.Close()
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	res := exportResult{Compression: c}
 
 	date := fmt.Sprintf("2026-11-%02d", 1+run%28)
 	job, err := json.Marshal(exportJob{SourceURL: srv.URL + "/report.csv", Destination: s3.URL(s3.Bucket),
-		Credentials: s3.Credentials(), Compression: c, Date: date})
+		Credentials: s3.Credentials(), Compression: c, Date: date, CAPEM: caPEM})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +220,7 @@ func measureExport(t testing.TB, s3 *testservers.S3Server, path string, c export
 	res.OperatorPeakRSSGrowth = out.PeakRSS - out.StartRSS
 
 	key := fmt.Sprintf("peer/first_exposures-%s-%d.csv", date, run)
-	pipe := "curl -sS --fail " + srv.URL + "/report.csv | "
+	pipe := "curl -sS --fail --cacert " + caFile + " " + srv.URL + "/report.csv | "
 	if c == export.Gzip {
 		pipe += "gzip -1 | "
 		key += ".gz"

@@ -176,6 +176,8 @@ type row struct {
 }
 
 func (t *table) add(name, unit string, v float64, goal string, met func(float64) bool) {
+	// Progress, as it is measured: the benchmark's own output comes only at its end.
+	fmt.Fprintf(os.Stderr, "bench: %s = %.3f %s\n", name, v, unit)
 	if t.rows == nil {
 		t.rows = map[string]*row{}
 	}

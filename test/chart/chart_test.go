@@ -5,6 +5,7 @@ package chart
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -83,7 +84,7 @@ func decode(t *testing.T, manifests string) []*unstructured.Unstructured {
 	for {
 		u := &unstructured.Unstructured{}
 		if err := d.Decode(&u.Object); err != nil {
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return objs
 			}
 			t.Fatalf("decode manifests: %v", err)

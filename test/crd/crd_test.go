@@ -172,13 +172,50 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 		{"compression", with(validDailyReportExport(), set("spec.compression", "Zstd")), []string{"spec.compression", "Gzip"}},
 		{"retentionDays zero", with(validDailyReportExport(), set("spec.retentionDays", int64(0))), []string{"spec.retentionDays"}},
 		{"export secretRef with namespace", with(validDailyReportExport(), set("spec.secretRef.namespace", "x")), []string{"spec.secretRef", "not allowed"}},
+		// Every field that names a Kubernetes object is validated as that kind of name.
+		{"cluster secretRef namespace not a label", with(validClusterConfigSnapshot(), set("spec.secretRef.namespace", "Team_A")), []string{"spec.secretRef.namespace", "DNS-1123 label"}},
+		{"cluster secretRef namespace with a dot", with(validClusterConfigSnapshot(), set("spec.secretRef.namespace", "team.a")), []string{"spec.secretRef.namespace", "DNS-1123 label"}},
+		{"cluster secretRef namespace over 63", with(validClusterConfigSnapshot(), set("spec.secretRef.namespace", strings.Repeat("n", 64))), []string{"spec.secretRef.namespace", "63"}},
+		{"cluster secretRef name not a subdomain", with(validClusterConfigSnapshot(), set("spec.secretRef.name", "Statsig_Key")), []string{"spec.secretRef.name", "DNS-1123 subdomain"}},
+		{"cluster secretRef name empty", with(validClusterConfigSnapshot(), set("spec.secretRef.name", "")), []string{"spec.secretRef.name"}},
+		{"gate check secretRef name with a space", with(validGateCheck(), set("spec.secretRef.name", "statsig key")), []string{"spec.secretRef.name", "DNS-1123 subdomain"}},
+		{"gate check secretRef name over 253", with(validGateCheck(), set("spec.secretRef.name", strings.Repeat("s", 254))), []string{"spec.secretRef.name", "253"}},
+		{"snapshot secretRef name with a capital", with(validConfigSnapshot(), set("spec.secretRef.name", "Statsig")), []string{"spec.secretRef.name", "DNS-1123 subdomain"}},
+		{"export secretRef name ending in a dash", with(validDailyReportExport(), set("spec.secretRef.name", "statsig-")), []string{"spec.secretRef.name", "DNS-1123 subdomain"}},
+		{"credentials secret name", with(validDailyReportExport(), set("spec.destination.objectStore.credentialsSecretRef.name", "S3 Writer")), []string{"spec.destination.objectStore.credentialsSecretRef.name", "DNS-1123 subdomain"}},
+		{"rollout target name", with(validConfigSnapshot(), set("spec.rolloutTargets", []any{map[string]any{"kind": "Deployment", "name": "Checkout_API"}})), []string{"spec.rolloutTargets[0].name", "DNS-1123 subdomain"}},
+		{"rollout target without name", with(validConfigSnapshot(), set("spec.rolloutTargets", []any{map[string]any{"kind": "Deployment"}})), []string{"spec.rolloutTargets[0].name", "Required"}},
+		{"more than 20 rollout targets", with(validConfigSnapshot(), set("spec.rolloutTargets", rolloutTargets(21))), []string{"spec.rolloutTargets", "20"}},
+		{"snapshot configMapName leading dash", with(validConfigSnapshot(), set("spec.target.configMapName", "-statsig")), []string{"spec.target.configMapName", "DNS-1123 subdomain"}},
+		{"snapshot configMapName over 253", with(validConfigSnapshot(), set("spec.target.configMapName", strings.Repeat("c", 254))), []string{"spec.target.configMapName", "253"}},
+		{"cluster configMapName trailing dot", with(validClusterConfigSnapshot(), set("spec.target.configMapName", "flags.")), []string{"spec.target.configMapName", "DNS-1123 subdomain"}},
+		{"export configMap name", with(validDailyReportExport(), set("spec.destination", map[string]any{"configMap": map[string]any{"name": "Reports!"}})), []string{"spec.destination.configMap.name", "DNS-1123 subdomain"}},
+		{"export configMap without name", with(validDailyReportExport(), set("spec.destination", map[string]any{"configMap": map[string]any{}})), []string{"spec.destination.configMap.name", "Required"}},
+		{"selector operator", with(validClusterConfigSnapshot(), set("spec.target.namespaceSelector", map[string]any{"matchExpressions": []any{map[string]any{"key": "team", "operator": "Matches", "values": []any{"a"}}}})), []string{"spec.target.namespaceSelector", "operator must be In, NotIn, Exists or DoesNotExist"}},
+		{"selector In without values", with(validClusterConfigSnapshot(), set("spec.target.namespaceSelector", map[string]any{"matchExpressions": []any{map[string]any{"key": "team", "operator": "In"}}})), []string{"spec.target.namespaceSelector", "values must be set for In and NotIn"}},
+		{"selector Exists with values", with(validClusterConfigSnapshot(), set("spec.target.namespaceSelector", map[string]any{"matchExpressions": []any{map[string]any{"key": "team", "operator": "Exists", "values": []any{"a"}}}})), []string{"spec.target.namespaceSelector", "only for them"}},
+		// Required fields and bounded strings.
+		{"gate check without user", with(validGateCheck(), del("spec.user")), []string{"spec.user", "Required"}},
+		{"snapshot without target", with(validConfigSnapshot(), del("spec.target")), []string{"spec.target", "Required"}},
+		{"export without schedule", with(validDailyReportExport(), del("spec.schedule")), []string{"spec.schedule", "Required"}},
+		{"export without url", with(validDailyReportExport(), del("spec.destination.objectStore.url")), []string{"spec.destination.objectStore.url", "Required"}},
+		{"export url over 2048", with(validDailyReportExport(), set("spec.destination.objectStore.url", "s3://"+strings.Repeat("b", 2044))), []string{"spec.destination.objectStore.url", "2048"}},
+		{"userID over 1024", with(validGateCheck(), set("spec.user.userID", strings.Repeat("u", 1025))), []string{"spec.user.userID", "1024"}},
+		{"email over 320", with(validGateCheck(), set("spec.user.email", strings.Repeat("e", 321))), []string{"spec.user.email", "320"}},
+		{"userAgent over 1024", with(validGateCheck(), set("spec.user.userAgent", strings.Repeat("a", 1025))), []string{"spec.user.userAgent", "1024"}},
+		{"locale over 64", with(validConfigSnapshot(), set("spec.user.locale", strings.Repeat("l", 65))), []string{"spec.user.locale", "64"}},
+		{"appVersion over 128", with(validConfigSnapshot(), set("spec.user.appVersion", strings.Repeat("1", 129))), []string{"spec.user.appVersion", "128"}},
+		{"customID value over 1024", with(validGateCheck(), set("spec.user.customIDs", map[string]any{"companyID": strings.Repeat("c", 1025)})), []string{"spec.user.customIDs", "1024"}},
+		{"more than 64 customIDs", with(validGateCheck(), set("spec.user.customIDs", customIDs(65))), []string{"spec.user.customIDs", "64"}},
+		{"startDate over 10", with(validDailyReportExport(), set("spec.startDate", "2026-11-01T00:00:00Z")), []string{"spec.startDate"}},
 		{"receiver without secretRef", with(validWebhookReceiver(), del("spec.secretRef")), []string{"spec.secretRef", "Required"}},
 		{"receiver secretRef with namespace", with(validWebhookReceiver(), set("spec.secretRef.namespace", "x")), []string{"spec.secretRef", "not allowed"}},
 		{"catch-up under 30s", with(validWebhookReceiver(), set("spec.catchUp.intervalSeconds", int64(10))), []string{"spec.catchUp.intervalSeconds", "30"}},
 	}
-	if len(cases) < 25 {
-		t.Fatalf("the table must hold at least 25 rules, has %d", len(cases))
+	if len(cases) < 70 {
+		t.Fatalf("the table must hold at least 70 invalid specs, has %d", len(cases))
 	}
+	t.Logf("%d invalid specs tried", len(cases))
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -192,6 +229,22 @@ func TestInvalidObjectsAreRejected(t *testing.T) {
 }
 
 // Builders: each returns a fresh valid object; with() applies edits to it.
+
+func rolloutTargets(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = map[string]any{"kind": "Deployment", "name": fmt.Sprintf("app-%d", i)}
+	}
+	return out
+}
+
+func customIDs(n int) map[string]any {
+	out := map[string]any{}
+	for i := range n {
+		out[fmt.Sprintf("id%d", i)] = "x"
+	}
+	return out
+}
 
 func validGateCheck() *unstructured.Unstructured {
 	return obj(`

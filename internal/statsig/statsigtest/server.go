@@ -16,11 +16,13 @@ package statsigtest
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -107,9 +109,29 @@ type Server struct {
 	auditShape  AuditShape
 }
 
+// Option changes where New serves.
+type Option func(*config)
+
+type config struct {
+	api, download net.Listener
+	downloadCert  *tls.Certificate
+}
+
+// WithListeners serves the API on api and report downloads on download (TLS, with cert), instead of
+// fresh loopback listeners: for clients that cannot reach the test's loopback, such as pods in a
+// network namespace the test created. The URLs then name the listeners' addresses, so cert must be
+// valid for the download listener's IP. The fake closes both when the test ends.
+func WithListeners(api, download net.Listener, cert tls.Certificate) Option {
+	return func(c *config) { c.api, c.download, c.downloadCert = api, download, &cert }
+}
+
 // New starts a fake and its download host; both close when the test ends.
-func New(t testing.TB) *Server {
+func New(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
 	s := &Server{
 		t:          t,
 		ServerKey:  "secret-" + randomToken(),
@@ -127,8 +149,16 @@ func New(t testing.TB) *Server {
 		recorded:   map[string][]*Recorded{},
 	}
 	s.keys = map[string]bool{s.ServerKey: true, s.ConsoleKey: true}
-	s.api = httptest.NewServer(http.HandlerFunc(s.serveAPI))
-	s.dl = httptest.NewTLSServer(http.HandlerFunc(s.serveDownload))
+	s.api = httptest.NewUnstartedServer(http.HandlerFunc(s.serveAPI))
+	s.dl = httptest.NewUnstartedServer(http.HandlerFunc(s.serveDownload))
+	if cfg.api != nil {
+		_ = s.api.Listener.Close()
+		_ = s.dl.Listener.Close()
+		s.api.Listener, s.dl.Listener = cfg.api, cfg.download
+		s.dl.TLS = &tls.Config{Certificates: []tls.Certificate{*cfg.downloadCert}, MinVersion: tls.VersionTLS12}
+	}
+	s.api.Start()
+	s.dl.StartTLS()
 	t.Cleanup(func() {
 		s.resumeAll()
 		s.api.Close()
