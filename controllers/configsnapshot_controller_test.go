@@ -24,6 +24,7 @@ import (
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/configmap"
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
+	"github.com/statsig-operator/statsig-operator/internal/rolloutevents"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
@@ -59,6 +60,11 @@ func setupSnapshots(mgr ctrl.Manager, h *harness) error {
 			MaxConcurrentReconciles: 4,
 			Triggers:                h.deps.Triggers,
 			Progress:                h.deps.Progress,
+			Reporter: &rolloutevents.Reporter{
+				Client: func(key string) rolloutevents.Client { return h.deps.Clients.ForKey(key) },
+				Events: h.deps.Events,
+				Clock:  clock.RealClock{},
+			},
 		}
 	}
 	if err := (&ConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, h.defaultSecret); err != nil {
