@@ -281,11 +281,12 @@ func TestConfigSnapshotFormatsGolden(t *testing.T) {
 		g.Expect(conditionReason(got.Status.Conditions, statsigv1alpha1.ConditionRolledOut)).To(BeEmpty(), "no rollout targets, no RolledOut")
 	}
 
-	// One batched check_gate per snapshot; one get_config per config and experiment; one get_layer
-	// per layer; exposure logging off on every one of them.
+	// One batched check_gate per snapshot; one get_config per config and experiment and one
+	// get_layer per layer, for each snapshot or shared by the two when they read at the same time
+	// (same key, user and entity); exposure logging off on every one of them.
 	g.Expect(h.fake.Count(statsig.EndpointCheckGate)).To(BeNumerically("<=", 2))
-	g.Expect(h.fake.Count(statsig.EndpointGetConfig)).To(Equal(2 * 4))
-	g.Expect(h.fake.Count(statsig.EndpointGetLayer)).To(Equal(2 * 1))
+	g.Expect(h.fake.Count(statsig.EndpointGetConfig)).To(And(BeNumerically(">=", 4), BeNumerically("<=", 2*4)))
+	g.Expect(h.fake.Count(statsig.EndpointGetLayer)).To(And(BeNumerically(">=", 1), BeNumerically("<=", 2*1)))
 	for _, e := range []string{statsig.EndpointCheckGate, statsig.EndpointGetConfig, statsig.EndpointGetLayer} {
 		for _, r := range h.fake.Requests(e) {
 			g.Expect(r.ExposureLoggingDisabled()).To(BeTrue(), e)

@@ -30,7 +30,6 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/webhook"
 )
 
-
 // auditLogReader reads the Console audit log with a console key.
 type auditLogReader interface {
 	ListAuditLog(ctx context.Context, stopAt string, maxPages int) ([]statsig.AuditLogEntry, bool, error)
