@@ -3,6 +3,9 @@
 # Tool and dependency versions: pinned here, and only here.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION    ?= v2.15.0
+# kube-api-linter has no releases: a pseudo-version of sigs.k8s.io/kube-api-linter. Its
+# cmd/golangci-lint-kube-api-linter is a golangci-lint with the linter compiled in.
+KUBE_API_LINTER_VERSION  ?= v0.0.0-20260716143926-092fe0c72997
 HELM_VERSION             ?= v3.22.0
 # The envtest control plane matches the Kubernetes minor of client-go (k8s.io/client-go v0.37).
 ENVTEST_K8S_VERSION      ?= v1.37.2
@@ -11,6 +14,7 @@ ENVTEST_ETCD_VERSION     ?= v3.7.3
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT  ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+KUBE_API_LINTER ?= $(LOCALBIN)/golangci-lint-kube-api-linter-$(KUBE_API_LINTER_VERSION)
 HELM           ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 # Fuzz time per target inside `make test`: short and bounded.
 FUZZTIME ?= 5s
@@ -47,8 +51,9 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint.
+lint: golangci-lint kube-api-linter ## Run golangci-lint, then kube-api-linter on the API types (.golangci-kal.yml).
 	$(GOLANGCI_LINT) run ./...
+	$(KUBE_API_LINTER) run --config .golangci-kal.yml ./api/...
 
 .PHONY: verify
 verify: manifests generate fmt ## Fail when anything generated (CRDs, RBAC, deep-copy, formatting) is stale.
@@ -157,6 +162,11 @@ $(HELM):
 golangci-lint: $(GOLANGCI_LINT)
 $(GOLANGCI_LINT):
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: kube-api-linter
+kube-api-linter: $(KUBE_API_LINTER)
+$(KUBE_API_LINTER):
+	$(call go-install-tool,$(KUBE_API_LINTER),sigs.k8s.io/kube-api-linter/cmd/golangci-lint-kube-api-linter,$(KUBE_API_LINTER_VERSION))
 
 # go-install-tool installs a Go tool at a pinned version into bin/ under a versioned name.
 define go-install-tool

@@ -17,7 +17,7 @@ type ClusterConfigSnapshotSpec struct {
 
 	// target is the ConfigMap written into every selected namespace.
 	// +required
-	Target ClusterSnapshotTarget `json:"target"`
+	Target ClusterSnapshotTarget `json:"target,omitzero"`
 }
 
 // ClusterSnapshotTarget is the ConfigMap a ClusterConfigSnapshot writes, and where.
@@ -36,8 +36,12 @@ type ClusterSnapshotTarget struct {
 // NamespaceFailure says why a ClusterConfigSnapshot could not be written to a namespace.
 type NamespaceFailure struct {
 	// name of the namespace.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
 	Name string `json:"name"`
 	// message says what failed.
+	// +required
+	// +kubebuilder:validation:MaxLength=32768
 	Message string `json:"message"`
 }
 
@@ -72,10 +76,13 @@ type ClusterConfigSnapshotStatus struct {
 // +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSyncTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ClusterConfigSnapshot struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   ClusterConfigSnapshotSpec   `json:"spec"`
+	// +required
+	Spec ClusterConfigSnapshotSpec `json:"spec,omitzero"`
+	// +optional
 	Status ClusterConfigSnapshotStatus `json:"status,omitempty"`
 }
 

@@ -17,14 +17,14 @@ type ConfigSnapshotSpec struct {
 
 	// target is the ConfigMap the snapshot is written to.
 	// +required
-	Target SnapshotTarget `json:"target"`
+	Target SnapshotTarget `json:"target,omitzero"`
 }
 
 // SnapshotTarget is the ConfigMap a snapshot writes.
 type SnapshotTarget struct {
 	// configMapName is the ConfigMap to create and own.
 	// +required
-	ConfigMapName ConfigMapName `json:"configMapName"`
+	ConfigMapName ConfigMapName `json:"configMapName,omitempty"`
 
 	// format of the data: Files (JSON files and one key per entity, for a volume) or Env
 	// (STATSIG_… variables, for envFrom).
@@ -47,11 +47,14 @@ type SnapshotTarget struct {
 // +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSyncTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type ConfigSnapshot struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   ConfigSnapshotSpec `json:"spec"`
-	Status SnapshotStatus     `json:"status,omitempty"`
+	// +required
+	Spec ConfigSnapshotSpec `json:"spec,omitzero"`
+	// +optional
+	Status SnapshotStatus `json:"status,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -52,7 +52,7 @@ type DailyReportExportSpec struct {
 	// reportType is the Statsig daily report to export.
 	// +kubebuilder:validation:Enum=first_exposures;pulse_daily;topline_impact_daily;unit_metrics_daily
 	// +required
-	ReportType string `json:"reportType"`
+	ReportType string `json:"reportType,omitempty"`
 
 	// source of the report: Console (default; needs consoleKey; any date) or Legacy
 	// (v1/get_daily_report; needs serverSecretKey; latest date only).
@@ -61,13 +61,15 @@ type DailyReportExportSpec struct {
 	Source ReportSource `json:"source,omitempty"`
 
 	// schedule is a 5-field cron expression (minute hour day-of-month month day-of-week) in timeZone.
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=128
 	// +kubebuilder:validation:XValidation:rule="self.matches('^\\\\s*\\\\S+\\\\s+\\\\S+\\\\s+\\\\S+\\\\s+\\\\S+\\\\s+\\\\S+\\\\s*$')",message="schedule must be a 5-field cron expression (minute hour day-of-month month day-of-week), for example \"0 11 * * *\""
 	// +required
-	Schedule string `json:"schedule"`
+	Schedule string `json:"schedule,omitempty"`
 
 	// timeZone is the IANA time zone the schedule is read in. Report dates are Pacific-time dates.
 	// +kubebuilder:default=America/Los_Angeles
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:XValidation:rule="self.matches('^(UTC|[A-Za-z][A-Za-z0-9_+\\\\-]*(/[A-Za-z0-9_+\\\\-]+)+)$')",message="timeZone must be an IANA time zone name such as America/Los_Angeles or UTC"
 	// +optional
@@ -75,6 +77,7 @@ type DailyReportExportSpec struct {
 
 	// startDate (YYYY-MM-DD) backfills every missing date from this one on, oldest first.
 	// Only with source: Console.
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=10
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$')",message="startDate must be a date written YYYY-MM-DD"
 	// +optional
@@ -82,7 +85,7 @@ type DailyReportExportSpec struct {
 
 	// destination is where each date's file goes: exactly one of objectStore or configMap.
 	// +required
-	Destination ExportDestination `json:"destination"`
+	Destination ExportDestination `json:"destination,omitzero"`
 
 	// compression of the stored file: Gzip (default) or None. A report that already arrives
 	// gzip-compressed is stored as it is when Gzip is asked for.
@@ -111,6 +114,7 @@ type DailyReportExportSpec struct {
 
 // ExportDestination is where exported files go.
 // +kubebuilder:validation:XValidation:rule="has(self.objectStore) != has(self.configMap)",message="destination must set exactly one of objectStore or configMap"
+// +kubebuilder:validation:MinProperties=1
 type ExportDestination struct {
 	// objectStore writes one object per date, then its manifest.
 	// +optional
@@ -129,7 +133,7 @@ type ObjectStoreDestination struct {
 	// +kubebuilder:validation:MaxLength=2048
 	// +kubebuilder:validation:XValidation:rule="self.startsWith('s3://') || self.startsWith('gs://') || self.startsWith('azblob://') || self.startsWith('file://')",message="url must start with s3://, gs://, azblob:// or file://"
 	// +required
-	URL string `json:"url"`
+	URL string `json:"url,omitempty"`
 
 	// prefix of every object key, without leading or trailing slash.
 	// +kubebuilder:validation:MaxLength=512
@@ -150,24 +154,29 @@ type ObjectStoreDestination struct {
 type ConfigMapDestination struct {
 	// name of the ConfigMap; each date is a binaryData key named like the object file.
 	// +required
-	Name ConfigMapName `json:"name"`
+	Name ConfigMapName `json:"name,omitempty"`
 }
 
 // ExportedDate is one entry of the ledger.
 type ExportedDate struct {
 	// date of the report (YYYY-MM-DD, a Pacific-time date).
+	// +required
+	// +kubebuilder:validation:MaxLength=10
 	Date string `json:"date"`
 	// phase: Pending, Exported or Failed.
 	// +kubebuilder:validation:Enum=Pending;Exported;Failed
+	// +required
 	Phase DatePhase `json:"phase"`
 	// object key (or ConfigMap key) the file was stored under.
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	Object string `json:"object,omitempty"`
 	// bytes of the stored object.
 	// +optional
 	Bytes int64 `json:"bytes,omitempty"`
 	// sha256 of the stored object, hex.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	SHA256 string `json:"sha256,omitempty"`
 	// rows of data in the CSV, header excluded.
 	// +optional
@@ -186,6 +195,7 @@ type ExportedDate struct {
 	NextAttemptTime *metav1.Time `json:"nextAttemptTime,omitempty"`
 	// message says why the date is Pending or Failed.
 	// +optional
+	// +kubebuilder:validation:MaxLength=32768
 	Message string `json:"message,omitempty"`
 }
 
@@ -205,6 +215,7 @@ type DailyReportExportStatus struct {
 
 	// lastExportedDate is the newest date exported.
 	// +optional
+	// +kubebuilder:validation:MaxLength=10
 	LastExportedDate string `json:"lastExportedDate,omitempty"`
 
 	// lastScheduleTime is the newest schedule time that was run (or passed while suspended), so that
@@ -230,10 +241,13 @@ type DailyReportExportStatus struct {
 // +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type DailyReportExport struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   DailyReportExportSpec   `json:"spec"`
+	// +required
+	Spec DailyReportExportSpec `json:"spec,omitzero"`
+	// +optional
 	Status DailyReportExportStatus `json:"status,omitempty"`
 }
 

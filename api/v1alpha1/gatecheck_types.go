@@ -14,14 +14,14 @@ type GateCheckSpec struct {
 
 	// user is the Statsig user the gates are evaluated for.
 	// +required
-	User User `json:"user"`
+	User User `json:"user,omitzero"`
 
 	// gates to check: 1 to 100 distinct feature gate names.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=100
 	// +listType=set
 	// +required
-	Gates []EntityName `json:"gates"`
+	Gates []EntityName `json:"gates,omitempty"`
 
 	RefreshPolicy `json:",inline"`
 
@@ -35,20 +35,25 @@ type GateCheckTarget struct {
 	// configMapName is the ConfigMap to create and own. An existing ConfigMap that the operator did
 	// not create is never taken over (TargetConflict).
 	// +required
-	ConfigMapName ConfigMapName `json:"configMapName"`
+	ConfigMapName ConfigMapName `json:"configMapName,omitempty"`
 }
 
 // GateResult is the value of one gate for the user.
 type GateResult struct {
 	// name of the gate.
+	// +required
+	// +kubebuilder:validation:MaxLength=100
 	Name string `json:"name"`
 	// value is true when the gate passes for the user.
+	// +required
 	Value bool `json:"value"`
 	// ruleID is the rule that decided the value; omitted when Statsig returns none.
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	RuleID string `json:"ruleID,omitempty"`
 	// groupName of that rule; omitted when Statsig returns none.
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	GroupName string `json:"groupName,omitempty"`
 }
 
@@ -59,11 +64,13 @@ type GateCheckStatus struct {
 	// results holds one entry per gate, in the order of spec.gates.
 	// +listType=map
 	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=100
 	// +optional
 	Results []GateResult `json:"results,omitempty"`
 
 	// passing is the number of gates passing out of the total, for example "1/2".
 	// +optional
+	// +kubebuilder:validation:MaxLength=16
 	Passing string `json:"passing,omitempty"`
 }
 
@@ -79,10 +86,13 @@ type GateCheckStatus struct {
 // +kubebuilder:printcolumn:name="Last Sync",type=date,JSONPath=`.status.lastSyncTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type GateCheck struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   GateCheckSpec   `json:"spec"`
+	// +required
+	Spec GateCheckSpec `json:"spec,omitzero"`
+	// +optional
 	Status GateCheckStatus `json:"status,omitempty"`
 }
 

@@ -17,7 +17,7 @@ const (
 type SnapshotEntities struct {
 	// user is the Statsig user everything is evaluated for.
 	// +required
-	User User `json:"user"`
+	User User `json:"user,omitzero"`
 
 	// gates to evaluate (feature gate names).
 	// +kubebuilder:validation:MaxItems=100
@@ -102,13 +102,13 @@ type RolloutTarget struct {
 	// kind of the workload.
 	// +kubebuilder:validation:Enum=Deployment;StatefulSet;DaemonSet
 	// +required
-	Kind string `json:"kind"`
+	Kind string `json:"kind,omitempty"`
 	// name of the workload.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",message="name must be a DNS-1123 subdomain: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit"
 	// +required
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
 }
 
 // SnapshotStatus is the status a ConfigSnapshot and a ClusterConfigSnapshot share.
@@ -117,6 +117,7 @@ type SnapshotStatus struct {
 
 	// contentHash is the hex sha256 of the ConfigMap data last written.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	ContentHash string `json:"contentHash,omitempty"`
 
 	// contentChangedTime is when contentHash replaced earlier content. A rollout target created
@@ -158,6 +159,7 @@ const (
 type StatsigEventsStatus struct {
 	// contentHash is the content that entities, changed and pendingExposures describe.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	ContentHash string `json:"contentHash,omitempty"`
 	// entities maps "<kind>/<name>" of every entity of that content to a short hash of its value,
 	// to tell which entities the next content changes.
@@ -166,6 +168,7 @@ type StatsigEventsStatus struct {
 	// changed lists the entities ("<kind>/<name>") whose values contentHash changed, named in
 	// rollout events.
 	// +listType=atomic
+	// +kubebuilder:validation:items:MaxLength=1040
 	// +optional
 	Changed []string `json:"changed,omitempty"`
 	// pendingExposures are the experiment groups and gate values that contentHash carries and that
@@ -192,21 +195,29 @@ type StatsigEventsStatus struct {
 // log_custom_exposure.
 type LoggedExposure struct {
 	// kind is Experiment or Gate.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
 	Kind string `json:"kind"`
-	// name of the experiment or gate.
+	// name of the experiment or gate (a discovered name is Statsig's, not bounded by spec).
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
 	Name string `json:"name"`
 	// group is the experiment group, or "true"/"false" for a gate.
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	Group string `json:"group,omitempty"`
 	// ruleID Statsig evaluated the group or value from.
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	RuleID string `json:"ruleID,omitempty"`
 	// valueHash is a short hash of the value the group or gate had: a group whose parameters
 	// change is logged again.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	ValueHash string `json:"valueHash,omitempty"`
 	// contentHash is the snapshot content that carried it.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	ContentHash string `json:"contentHash,omitempty"`
 	// time the exposure was logged with: when the rollout carrying it completed.
 	// +optional
@@ -217,18 +228,25 @@ type LoggedExposure struct {
 // started since, if any.
 type ReportedRollout struct {
 	// kind of the workload.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
 	Kind string `json:"kind"`
 	// namespace of the workload.
 	// +optional
+	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
 	// name of the workload.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
 	// hash is the content hash of the rollout last reported.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	Hash string `json:"hash,omitempty"`
 	// rolled is the content hash of a rollout the operator started and has not reported yet: it
 	// is reported once the target's new pods are available.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	Rolled string `json:"rolled,omitempty"`
 	// time the rollout was seen complete.
 	// +optional
@@ -238,22 +256,29 @@ type ReportedRollout struct {
 // RolloutStatus is the last rollout of one target.
 type RolloutStatus struct {
 	// kind of the workload.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
 	Kind string `json:"kind"`
 	// name of the workload.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
 	// namespace of the workload (a ClusterConfigSnapshot rolls its targets in every namespace it
 	// writes to).
 	// +optional
+	// +kubebuilder:validation:MaxLength=63
 	Namespace string `json:"namespace,omitempty"`
 	// hash of the content the workload's pods were started from, as far as the operator knows: the
 	// hash its pod template was last annotated with, or the content it adopted when it was created
 	// after that content was written.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	Hash string `json:"hash,omitempty"`
 	// lastRolloutTime is when the workload was last rolled.
 	// +optional
 	LastRolloutTime *metav1.Time `json:"lastRolloutTime,omitempty"`
 	// message says why the last rollout did not happen, when it did not.
 	// +optional
+	// +kubebuilder:validation:MaxLength=32768
 	Message string `json:"message,omitempty"`
 }

@@ -23,7 +23,8 @@ type WebhookReceiverSpec struct {
 	// resource whose credentials come from this Secret is synced when Statsig announces a change
 	// it uses.
 	// +kubebuilder:validation:XValidation:rule="!has(self.__namespace__)",message="secretRef.namespace is not allowed: a WebhookReceiver reads its Secret from its own namespace"
-	SecretRef LocalSecretReference `json:"secretRef"`
+	// +required
+	SecretRef LocalSecretReference `json:"secretRef,omitzero"`
 
 	// catchUp reads the Console audit log (needs consoleKey) for changes that no webhook
 	// announced, and treats new entries that change evaluation as events.
@@ -53,6 +54,7 @@ type WebhookReceiverStatus struct {
 	// /hook/ and 64 hex characters derived from the signing secret, the namespace and the name. It
 	// cannot be guessed and changes when the (first) signing secret does.
 	// +optional
+	// +kubebuilder:validation:MaxLength=128
 	WebhookPath string `json:"webhookPath,omitempty"`
 
 	// lastEventTime is when the last verified event arrived.
@@ -76,6 +78,7 @@ type WebhookReceiverStatus struct {
 	LastCatchUpTime *metav1.Time `json:"lastCatchUpTime,omitempty"`
 
 	// lastAuditLogID is the newest audit log entry catchUp has handled; the next read stops there.
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
 	// +optional
 	LastAuditLogID string `json:"lastAuditLogID,omitempty"`
@@ -95,10 +98,13 @@ type WebhookReceiverStatus struct {
 // +kubebuilder:printcolumn:name="Last Event",type=date,JSONPath=`.status.lastEventTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type WebhookReceiver struct {
-	metav1.TypeMeta   `json:",inline"`
+	metav1.TypeMeta `json:",inline"`
+	// +optional
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
-	Spec   WebhookReceiverSpec   `json:"spec"`
+	// +required
+	Spec WebhookReceiverSpec `json:"spec,omitzero"`
+	// +optional
 	Status WebhookReceiverStatus `json:"status,omitempty"`
 }
 
