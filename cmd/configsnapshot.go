@@ -10,6 +10,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/options"
 	"github.com/statsig-operator/statsig-operator/internal/refresh"
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
+	"github.com/statsig-operator/statsig-operator/internal/rolloutevents"
 )
 
 // setupSnapshots wires the ConfigSnapshot and ClusterConfigSnapshot controllers.
@@ -19,16 +20,21 @@ func setupSnapshots(mgr ctrl.Manager, opts *options.Options, s *shared) error {
 	roller := &rollout.Roller{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), Clock: s.Clock}
 	deps := func() controllers.SnapshotDeps {
 		return controllers.SnapshotDeps{
-			Client:                  mgr.GetClient(),
-			Credentials:             s.Credentials,
-			Statsig:                 controllers.SnapshotClientFor(s.Clients),
-			ConfigMaps:              s.ConfigMaps,
-			Outputs:                 &configmap.Outputs{},
-			Rollouts:                roller,
-			Tracker:                 refresh.NewTracker(s.Clock),
-			Events:                  mgr.GetEventRecorder("statsig-operator"),
-			Clock:                   s.Clock,
-			Triggers:                s.Triggers,
+			Client:      mgr.GetClient(),
+			Credentials: s.Credentials,
+			Statsig:     controllers.SnapshotClientFor(s.Clients),
+			ConfigMaps:  s.ConfigMaps,
+			Outputs:     &configmap.Outputs{},
+			Rollouts:    roller,
+			Tracker:     refresh.NewTracker(s.Clock),
+			Events:      mgr.GetEventRecorder("statsig-operator"),
+			Clock:       s.Clock,
+			Triggers:    s.Triggers,
+			Reporter: &rolloutevents.Reporter{
+				Client: func(key string) rolloutevents.Client { return s.Clients.ForKey(key) },
+				Events: mgr.GetEventRecorder("statsig-operator"),
+				Clock:  s.Clock,
+			},
 			MaxConcurrentReconciles: opts.MaxConcurrentSyncs,
 		}
 	}

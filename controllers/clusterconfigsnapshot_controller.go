@@ -30,6 +30,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
 	"github.com/statsig-operator/statsig-operator/internal/ownwrites"
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
+	"github.com/statsig-operator/statsig-operator/internal/rolloutevents"
 )
 
 const clusterConfigSnapshotKind = "ClusterConfigSnapshot"
@@ -126,10 +127,11 @@ func (r *ClusterConfigSnapshotReconciler) sync(ctx context.Context, ccs *statsig
 	if err != nil {
 		return nil, err
 	}
-	data, count, err := evaluate(ctx, creds, r.Statsig, r.Fetcher, ccs.Spec.SnapshotEntities, ccs.Spec.Target.Format)
+	data, values, err := evaluate(ctx, creds, r.Statsig, r.Fetcher, ccs.Spec.SnapshotEntities, ccs.Spec.Target.Format)
 	if err != nil {
 		return nil, err
 	}
+	count := values.Count()
 	f, err := r.fanOut(ctx, ccs, namespaces, data)
 	if err != nil {
 		return nil, err
@@ -142,6 +144,7 @@ func (r *ClusterConfigSnapshotReconciler) sync(ctx context.Context, ccs *statsig
 	if st.Namespaces > 0 || len(namespaces) == 0 {
 		contentEvent(r.Events, ccs, st.ContentHash, hash, count)
 		setContent(&st.SnapshotStatus, hash, r.Clock.Now())
+		rolloutevents.Observe(&st.StatsigEvents, statsigEventOptions(ccs.Spec.SnapshotEntities), hash, values)
 		st.Entities = int32(count)
 		metrics.SnapshotEntities.WithLabelValues(clusterConfigSnapshotKind, "", ccs.Name).Set(float64(count))
 	}
@@ -331,7 +334,20 @@ func (r *ClusterConfigSnapshotReconciler) rollout(ctx context.Context, ccs *stat
 			}
 		}
 	}
-	return rolloutTargets(ctx, r.Rollouts, r.Events, ccs, ccs.Generation, &ccs.Status.SnapshotStatus, targets)
+	out, wait, err := rolloutTargets(ctx, r.Rollouts, r.Events, ccs, ccs.Generation, &ccs.Status.SnapshotStatus, targets)
+	if err != nil || len(targets) == 0 {
+		return wait, err
+	}
+	key := func() (string, error) {
+		creds, err := r.Credentials.ResolveFor(ctx, credentialsUser(clusterConfigSnapshotKind, client.ObjectKeyFromObject(ccs)), "",
+			secretRef(ccs.Spec.SecretRef))
+		if err != nil {
+			return "", err
+		}
+		return creds.Key(statsigv1alpha1.SecretKeyServer)
+	}
+	name := clusterConfigSnapshotKind + "/" + ccs.Name
+	return sooner(wait, reportRollout(ctx, r.Reporter, ccs, name, key, ccs.Spec.SnapshotEntities, &ccs.Status.SnapshotStatus, out)), nil
 }
 
 func secretRef(ref *statsigv1alpha1.SecretReference) *types.NamespacedName {

@@ -29,6 +29,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/ownwrites"
 	"github.com/statsig-operator/statsig-operator/internal/refresh"
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
+	"github.com/statsig-operator/statsig-operator/internal/rolloutevents"
 	"github.com/statsig-operator/statsig-operator/internal/snapshot"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/trigger"
@@ -67,6 +68,8 @@ type SnapshotDeps struct {
 	MaxConcurrentReconciles int
 	// Interval turns spec.refreshIntervalSeconds into a period; nil means seconds. Tests shrink it.
 	Interval func(seconds int32) time.Duration
+	// Reporter, when set, sends exposures and rollout events to Statsig once rollouts complete.
+	Reporter *rolloutevents.Reporter
 	// Progress sizes how a long sync shows in Reconciling.
 	Progress ProgressOptions
 	// Triggers, when set, lets WebhookReceivers sync snapshots at once.
@@ -142,10 +145,11 @@ func (r *ConfigSnapshotReconciler) reconcile(ctx context.Context, cs *statsigv1a
 // sync calls Statsig and writes the ConfigMap. On any error nothing is written, so the last good
 // output stays exactly as it was.
 func (r *ConfigSnapshotReconciler) sync(ctx context.Context, cs *statsigv1alpha1.ConfigSnapshot, creds *credentials.Credentials) error {
-	data, count, err := evaluate(ctx, creds, r.Statsig, r.Fetcher, cs.Spec.SnapshotEntities, cs.Spec.Target.Format)
+	data, values, err := evaluate(ctx, creds, r.Statsig, r.Fetcher, cs.Spec.SnapshotEntities, cs.Spec.Target.Format)
 	if err != nil {
 		return err
 	}
+	count := values.Count()
 	if err := r.write(ctx, cs, data); err != nil {
 		return err
 	}
@@ -153,6 +157,7 @@ func (r *ConfigSnapshotReconciler) sync(ctx context.Context, cs *statsigv1alpha1
 	r.Outputs.Put(client.ObjectKeyFromObject(cs), cs.UID, hash, data)
 	contentEvent(r.Events, cs, cs.Status.ContentHash, hash, count)
 	setContent(&cs.Status, hash, r.Clock.Now())
+	rolloutevents.Observe(&cs.Status.StatsigEvents, statsigEventOptions(cs.Spec.SnapshotEntities), hash, values)
 	cs.Status.Entities = int32(count)
 	metrics.SnapshotEntities.WithLabelValues(configSnapshotKind, cs.Namespace, cs.Name).Set(float64(count))
 	return nil
@@ -208,7 +213,20 @@ func (r *ConfigSnapshotReconciler) rollout(ctx context.Context, cs *statsigv1alp
 	for _, t := range cs.Spec.RolloutTargets {
 		targets = append(targets, rollout.Target{Kind: t.Kind, Namespace: cs.Namespace, Name: t.Name})
 	}
-	return rolloutTargets(ctx, r.Rollouts, r.Events, cs, cs.Generation, &cs.Status, targets)
+	out, wait, err := rolloutTargets(ctx, r.Rollouts, r.Events, cs, cs.Generation, &cs.Status, targets)
+	if err != nil || len(targets) == 0 {
+		return wait, err
+	}
+	key := func() (string, error) {
+		creds, err := r.Credentials.ResolveFor(ctx, credentialsUser(configSnapshotKind, client.ObjectKeyFromObject(cs)), cs.Namespace,
+			credentials.LocalRef(cs.Namespace, cs.Spec.SecretRef))
+		if err != nil {
+			return "", err
+		}
+		return creds.Key(statsigv1alpha1.SecretKeyServer)
+	}
+	name := configSnapshotKind + "/" + cs.Namespace + "/" + cs.Name
+	return sooner(wait, reportRollout(ctx, r.Reporter, cs, name, key, cs.Spec.SnapshotEntities, &cs.Status, out)), nil
 }
 
 // SetupWithManager registers the controller: ConfigSnapshots (spec and annotation changes only, so
@@ -251,58 +269,61 @@ func (r *ConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, defaultSec
 // evaluate calls Statsig for a snapshot spec and renders the result: the part of a sync that both
 // snapshot kinds share, done once however many ConfigMaps the data goes to.
 func evaluate(ctx context.Context, creds *credentials.Credentials, clients func(string) snapshotClient, fetcher snapshot.Fetcher,
-	spec statsigv1alpha1.SnapshotEntities, format statsigv1alpha1.SnapshotFormat) (map[string]string, int, error) {
+	spec statsigv1alpha1.SnapshotEntities, format statsigv1alpha1.SnapshotFormat) (map[string]string, *snapshot.Values, error) {
 	secretKey, err := creds.Key(statsigv1alpha1.SecretKeyServer)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	user, err := toStatsigUser(spec.User)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	req := snapshot.RequestFor(spec)
 	// Refuse colliding names before spending a Statsig call.
 	if err := snapshot.CheckNames(req, format); err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	var lister snapshot.Lister
 	if req.Discovers() {
 		consoleKey, err := creds.Key(statsigv1alpha1.SecretKeyConsole)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, err
 		}
 		lister = clients(consoleKey)
 	}
 	values, err := fetcher.Fetch(ctx, clients(secretKey), lister, user, req)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	data, err := snapshot.Render(values, format)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
-	return data, values.Count(), nil
+	return data, values, nil
 }
 
 // rolloutTargets runs one rollout pass for a snapshot whose status is s, and records its outcome in
 // status.rollouts, the RolledOut condition, Events and metrics.
 func rolloutTargets(ctx context.Context, roller *rollout.Roller, events eventRecorder, obj runtime.Object, generation int64,
-	s *statsigv1alpha1.SnapshotStatus, targets []rollout.Target) (time.Duration, error) {
+	s *statsigv1alpha1.SnapshotStatus, targets []rollout.Target) (rollout.Outcome, time.Duration, error) {
 	if len(targets) == 0 {
 		s.Rollouts = nil
 		meta.RemoveStatusCondition(&s.Conditions, statsigv1alpha1.ConditionRolledOut)
-		return 0, nil
+		return rollout.Outcome{}, 0, nil
 	}
 	if s.ContentHash == "" {
-		return 0, nil // nothing written yet: the first content is the baseline, not a change
+		return rollout.Outcome{}, 0, nil // nothing written yet: the first content is the baseline, not a change
 	}
 	content := rollout.Content{Hash: s.ContentHash}
 	if s.ContentChangedTime != nil {
 		content.ChangedAt = &s.ContentChangedTime.Time
 	}
+	if s.ContentWrittenTime != nil {
+		content.WrittenAt = &s.ContentWrittenTime.Time
+	}
 	out, err := roller.Reconcile(ctx, content, targets, s.Rollouts)
 	if err != nil {
-		return 0, fmt.Errorf("roll out: %w", err)
+		return out, 0, fmt.Errorf("roll out: %w", err)
 	}
 	s.Rollouts = out.Status
 	meta.SetStatusCondition(&s.Conditions, out.Condition(generation))
@@ -316,14 +337,18 @@ func rolloutTargets(ctx context.Context, roller *rollout.Roller, events eventRec
 		events.Eventf(obj, nil, corev1.EventTypeWarning, statsigv1alpha1.ReasonTargetNotFound, "Rollout",
 			"Rollout target %s not found; it was not rolled", t)
 	}
-	return out.Wait, nil
+	return out, out.Wait, nil
 }
 
-// setContent records content just written: its hash and, when it replaced earlier content, when.
+// setContent records content just written: its hash, when it was written, and, when it replaced
+// earlier content, when that happened.
 func setContent(s *statsigv1alpha1.SnapshotStatus, hash string, now time.Time) {
-	if s.ContentHash != "" && s.ContentHash != hash {
+	if s.ContentHash != hash {
 		t := metav1.NewTime(now)
-		s.ContentChangedTime = &t
+		s.ContentWrittenTime = &t
+		if s.ContentHash != "" {
+			s.ContentChangedTime = &t
+		}
 	}
 	s.ContentHash = hash
 }

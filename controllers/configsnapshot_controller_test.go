@@ -24,16 +24,13 @@ import (
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/configmap"
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
+	"github.com/statsig-operator/statsig-operator/internal/rolloutevents"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
 )
 
 var updateGolden = flag.Bool("update-golden", false, "rewrite the golden files under testdata/")
-
-// rolloutClock is the rollout clock of the harness's manager: tests step it past the
-// one-rollout-per-minute limit instead of waiting a real minute.
-func rolloutClock(h *harness) *clocktesting.FakeClock { return h.rolloutClock }
 
 // setupSnapshots runs the ConfigSnapshot and ClusterConfigSnapshot reconcilers in a test's manager.
 // Their rollouts run on a fake clock (h.rolloutClock); everything else runs on real (scaled) time.
@@ -63,6 +60,11 @@ func setupSnapshots(mgr ctrl.Manager, h *harness) error {
 			MaxConcurrentReconciles: 4,
 			Triggers:                h.deps.Triggers,
 			Progress:                h.deps.Progress,
+			Reporter: &rolloutevents.Reporter{
+				Client: func(key string) rolloutevents.Client { return h.deps.Clients.ForKey(key) },
+				Events: h.deps.Events,
+				Clock:  clock.RealClock{},
+			},
 		}
 	}
 	if err := (&ConfigSnapshotReconciler{SnapshotDeps: deps()}).SetupWithManager(mgr, h.defaultSecret); err != nil {
@@ -279,11 +281,12 @@ func TestConfigSnapshotFormatsGolden(t *testing.T) {
 		g.Expect(conditionReason(got.Status.Conditions, statsigv1alpha1.ConditionRolledOut)).To(BeEmpty(), "no rollout targets, no RolledOut")
 	}
 
-	// One batched check_gate per snapshot; one get_config per config and experiment; one get_layer
-	// per layer; exposure logging off on every one of them.
+	// One batched check_gate per snapshot; one get_config per config and experiment and one
+	// get_layer per layer, for each snapshot or shared by the two when they read at the same time
+	// (same key, user and entity); exposure logging off on every one of them.
 	g.Expect(h.fake.Count(statsig.EndpointCheckGate)).To(BeNumerically("<=", 2))
-	g.Expect(h.fake.Count(statsig.EndpointGetConfig)).To(Equal(2 * 4))
-	g.Expect(h.fake.Count(statsig.EndpointGetLayer)).To(Equal(2 * 1))
+	g.Expect(h.fake.Count(statsig.EndpointGetConfig)).To(And(BeNumerically(">=", 4), BeNumerically("<=", 2*4)))
+	g.Expect(h.fake.Count(statsig.EndpointGetLayer)).To(And(BeNumerically(">=", 1), BeNumerically("<=", 2*1)))
 	for _, e := range []string{statsig.EndpointCheckGate, statsig.EndpointGetConfig, statsig.EndpointGetLayer} {
 		for _, r := range h.fake.Requests(e) {
 			g.Expect(r.ExposureLoggingDisabled()).To(BeTrue(), e)

@@ -207,7 +207,7 @@ func (r *DailyReportExportReconciler) reconcile(ctx context.Context, dre *statsi
 	}
 	sp, err := r.parseSpec(dre, now)
 	if err != nil {
-		markOutcome(ctx, dailyReportExportKind, dre, &st.CommonStatus, now, err, nil, "")
+		_ = markOutcome(ctx, dailyReportExportKind, dre, &st.CommonStatus, now, err, nil, "")
 		st.NextScheduleTime = nil
 		// Nothing to retry until the spec changes; then the dates waiting are retried at once.
 		r.rememberFailure(ctx, dre)
@@ -270,15 +270,15 @@ func (r *DailyReportExportReconciler) reconcile(ctx context.Context, dre *statsi
 
 	switch {
 	case stop != nil:
-		markOutcome(ctx, dailyReportExportKind, dre, &st.CommonStatus, now, stop, nil, "")
+		_ = markOutcome(ctx, dailyReportExportKind, dre, &st.CommonStatus, now, stop, nil, "")
 		r.rememberFailure(ctx, dre)
 	case p != nil && p.dateFailure != nil:
-		markOutcome(ctx, dailyReportExportKind, dre, &st.CommonStatus, now, p.dateFailure, nil, "")
+		_ = markOutcome(ctx, dailyReportExportKind, dre, &st.CommonStatus, now, p.dateFailure, nil, "")
 		r.forgetFailure(key)
 	case p != nil || ran || specChangedSinceReady(dre):
 		// A pass that met no failure, or a spec change that needed no attempt (a failure that
 		// Ready still shows was about the previous spec).
-		markOutcome(ctx, dailyReportExportKind, dre, &st.CommonStatus, now, nil, nil, led.Summary())
+		_ = markOutcome(ctx, dailyReportExportKind, dre, &st.CommonStatus, now, nil, nil, led.Summary())
 		r.forgetFailure(key)
 	}
 

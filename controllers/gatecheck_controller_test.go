@@ -348,13 +348,12 @@ func TestGateCheckSteadyStateWritesNothing(t *testing.T) {
 	g.Eventually(func() int { return h.fake.Count(statsig.EndpointCheckGate) }, wait, poll).Should(BeNumerically(">=", 2))
 	cm, _ := h.configMap("checkout-gates")()
 	cmWrites := h.writes.Get("ConfigMap/update") + h.writes.Get("ConfigMap/create")
-	statusWrites := h.writes.Get("GateCheck/status-patch")
 	calls := h.fake.Count(statsig.EndpointCheckGate)
 	// Ten refreshes (of 300 ms each).
 	g.Eventually(func() int { return h.fake.Count(statsig.EndpointCheckGate) - calls }, wait, poll).Should(BeNumerically(">=", 10), "refreshes kept happening")
 	// Reconciles that are no refresh (an unrelated annotation changes) write nothing at all: the
 	// status patch is skipped when status did not change.
-	statusWrites = h.writes.Get("GateCheck/status-patch")
+	statusWrites := h.writes.Get("GateCheck/status-patch")
 	calls = h.fake.Count(statsig.EndpointCheckGate)
 	reconciled := reconcileCount("gatecheck")
 	for i := range 3 {

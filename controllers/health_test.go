@@ -70,7 +70,7 @@ var (
 // Current again once it answers, Failed when the Secret is gone (only a change can fix that).
 func TestKstatusGateCheck(t *testing.T) {
 	g := NewWithT(t)
-	h := newHarness(t)
+	h := newHarness(t, withControllers(setupGateChecks))
 	h.fake.SetGate("new_checkout", true)
 	h.serverSecret("statsig")
 	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("checkout-gates"))
@@ -215,7 +215,7 @@ func TestHungStatsigShowsReconciling(t *testing.T) {
 // TestKstatusWebhookReceiver: Current while listening, Failed when its Secret has no signing secret.
 func TestKstatusWebhookReceiver(t *testing.T) {
 	g := NewWithT(t)
-	h := newHarness(t)
+	h := newHarness(t, withControllers(setupWebhookReceivers))
 	h.projectSecret("statsig", signingSecret)
 	h.webhookReceiver("listening", "statsig")
 	g.Eventually(healthOf("WebhookReceiver", types.NamespacedName{Namespace: h.ns, Name: "listening"}), wait, poll).Should(Equal(current))

@@ -114,11 +114,6 @@ func withStatsigOptions(f func(*statsig.Options)) harnessOption {
 	return func(h *harness) { h.statsigOptions = append(h.statsigOptions, f) }
 }
 
-// withProgress sets how a long sync shows in Reconciling.
-func withProgress(p ProgressOptions) harnessOption {
-	return func(h *harness) { h.progress = p }
-}
-
 func withDefaultSecret(nn types.NamespacedName, trusted labels.Selector) harnessOption {
 	return func(h *harness) { h.defaultSecret, h.trusted = nn, trusted }
 }

@@ -30,8 +30,6 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/webhook"
 )
 
-const webhookReceiverKind = "WebhookReceiver"
-
 // auditLogReader reads the Console audit log with a console key.
 type auditLogReader interface {
 	ListAuditLog(ctx context.Context, stopAt string, maxPages int) ([]statsig.AuditLogEntry, bool, error)

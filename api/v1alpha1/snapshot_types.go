@@ -63,6 +63,22 @@ type SnapshotEntities struct {
 	RolloutTargets []RolloutTarget `json:"rolloutTargets,omitempty"`
 
 	RefreshPolicy `json:",inline"`
+
+	// statsigEvents sends what the cluster did to Statsig: with rollouts, one log_event
+	// statsig_operator_rollout per completed rollout of a rollout target. Off by default. Sending is
+	// best effort: a failure is an Event and a metric, never a failed sync or a blocked rollout.
+	// +optional
+	StatsigEvents *StatsigEvents `json:"statsigEvents,omitempty"`
+}
+
+// StatsigEvents says which events about the cluster a snapshot sends to Statsig.
+type StatsigEvents struct {
+	// rollouts sends a log_event statsig_operator_rollout, with the spec's user, value
+	// <Kind>/<namespace>/<name> of the workload and metadata naming the snapshot, the new content
+	// hash and the entities whose values changed, each time a rollout target's rollout completes
+	// (its new pods are available).
+	// +optional
+	Rollouts bool `json:"rollouts,omitempty"`
 }
 
 // Discover turns on listing every entity of a kind through the Console API.
@@ -109,6 +125,13 @@ type SnapshotStatus struct {
 	// +optional
 	ContentChangedTime *metav1.Time `json:"contentChangedTime,omitempty"`
 
+	// contentWrittenTime is when contentHash was first written, the first content included. A
+	// rollout target that existed before the first content and already had ready pods (they started
+	// without it, through an optional reference) is rolled once; one whose pods were still waiting
+	// for the ConfigMap is not, since they read it when they start.
+	// +optional
+	ContentWrittenTime *metav1.Time `json:"contentWrittenTime,omitempty"`
+
 	// entities is the number of gates, configs, experiments and layers in the snapshot.
 	// +optional
 	Entities int32 `json:"entities"`
@@ -117,6 +140,99 @@ type SnapshotStatus struct {
 	// +listType=atomic
 	// +optional
 	Rollouts []RolloutStatus `json:"rollouts,omitempty"`
+
+	// statsigEvents records what was sent to Statsig about this snapshot's rollouts (exposures
+	// logged with spec.logExposures and rolloutTargets, rollout events with spec.statsigEvents), so
+	// that nothing is sent twice, restarts and leader changes included. Absent while both are off.
+	// +optional
+	StatsigEvents *StatsigEventsStatus `json:"statsigEvents,omitempty"`
+}
+
+// Exposure kinds of LoggedExposure.
+const (
+	ExposureExperiment = "Experiment"
+	ExposureGate       = "Gate"
+)
+
+// StatsigEventsStatus is what a snapshot sent, and has yet to send, to Statsig.
+type StatsigEventsStatus struct {
+	// contentHash is the content that entities, changed and pendingExposures describe.
+	// +optional
+	ContentHash string `json:"contentHash,omitempty"`
+	// entities maps "<kind>/<name>" of every entity of that content to a short hash of its value,
+	// to tell which entities the next content changes.
+	// +optional
+	Entities map[string]string `json:"entities,omitempty"`
+	// changed lists the entities ("<kind>/<name>") whose values contentHash changed, named in
+	// rollout events.
+	// +listType=atomic
+	// +optional
+	Changed []string `json:"changed,omitempty"`
+	// pendingExposures are the experiment groups and gate values that contentHash carries and that
+	// were not logged yet: they are logged once the rollout of contentHash has completed.
+	// +listType=atomic
+	// +optional
+	PendingExposures []LoggedExposure `json:"pendingExposures,omitempty"`
+	// exposures records, per experiment and gate, the last exposure logged.
+	// +listType=atomic
+	// +optional
+	Exposures []LoggedExposure `json:"exposures,omitempty"`
+	// rollouts records, per rollout target, the rollout started and not reported yet, and the
+	// content hash of the last rollout sent as an event.
+	// +listType=atomic
+	// +optional
+	Rollouts []ReportedRollout `json:"rollouts,omitempty"`
+	// failedSends counts the consecutive sends that failed; after a few, what was due is dropped
+	// (a Warning Event says so) instead of retried for ever.
+	// +optional
+	FailedSends int32 `json:"failedSends,omitempty"`
+}
+
+// LoggedExposure is one experiment's group, or one gate's value, as logged (or to be logged) with
+// log_custom_exposure.
+type LoggedExposure struct {
+	// kind is Experiment or Gate.
+	Kind string `json:"kind"`
+	// name of the experiment or gate.
+	Name string `json:"name"`
+	// group is the experiment group, or "true"/"false" for a gate.
+	// +optional
+	Group string `json:"group,omitempty"`
+	// ruleID Statsig evaluated the group or value from.
+	// +optional
+	RuleID string `json:"ruleID,omitempty"`
+	// valueHash is a short hash of the value the group or gate had: a group whose parameters
+	// change is logged again.
+	// +optional
+	ValueHash string `json:"valueHash,omitempty"`
+	// contentHash is the snapshot content that carried it.
+	// +optional
+	ContentHash string `json:"contentHash,omitempty"`
+	// time the exposure was logged with: when the rollout carrying it completed.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+}
+
+// ReportedRollout is the last completed rollout of one target sent to Statsig, and the rollout
+// started since, if any.
+type ReportedRollout struct {
+	// kind of the workload.
+	Kind string `json:"kind"`
+	// namespace of the workload.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+	// name of the workload.
+	Name string `json:"name"`
+	// hash is the content hash of the rollout last reported.
+	// +optional
+	Hash string `json:"hash,omitempty"`
+	// rolled is the content hash of a rollout the operator started and has not reported yet: it
+	// is reported once the target's new pods are available.
+	// +optional
+	Rolled string `json:"rolled,omitempty"`
+	// time the rollout was seen complete.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
 }
 
 // RolloutStatus is the last rollout of one target.

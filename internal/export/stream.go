@@ -56,13 +56,13 @@ const gzipLevel = gzip.BestSpeed
 
 // gzipBlockSize is what each of the parallel compressors takes at a time. The writer holds at most
 // gzipBlocks() blocks in and out, so a few MiB whatever the report's size.
-const gzipBlockSize = 1 << 20
+const gzipBlockSize = 512 << 10
 
 // gzipBlocks is how many blocks compress at once: every core, at least two so that reading and
 // compressing overlap, at most eight to bound memory.
 func gzipBlocks() int { return min(max(2, runtime.GOMAXPROCS(0)), 8) }
 
-// newGzipWriter compresses on every core (klauspost/pgzip: independent 1 MiB blocks, each primed with
+// newGzipWriter compresses on every core (klauspost/pgzip: independent 512 KiB blocks, each primed with
 // the end of the one before, written as one ordinary gzip member that any gunzip reads).
 func newGzipWriter(w io.Writer) (io.WriteCloser, error) {
 	zw, err := pgzip.NewWriterLevel(w, gzipLevel)

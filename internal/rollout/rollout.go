@@ -37,6 +37,9 @@ type Content struct {
 	// ChangedAt is when Hash replaced earlier content (status.contentChangedTime); nil while Hash is
 	// the first content the snapshot wrote, which is a baseline and rolls nothing.
 	ChangedAt *time.Time
+	// WrittenAt is when Hash was first written (status.contentWrittenTime), the first content
+	// included; nil for a status written before the operator kept it.
+	WrittenAt *time.Time
 }
 
 // Roller decides, per target, whether its pods run the current content, and patches the pod
@@ -99,7 +102,7 @@ func (r *Roller) Reconcile(ctx context.Context, content Content, targets []Targe
 			e.Message = notFound(t)
 		case err != nil:
 			return out, err
-		case runsContent(w, content):
+		case runsContent(w, content, seen && last.Message == "" && last.Hash == content.Hash):
 			e.Hash = content.Hash
 			out.progress(t, w)
 		default:
@@ -140,19 +143,32 @@ func (r *Roller) Reconcile(ctx context.Context, content Content, targets []Targe
 }
 
 // runsContent reports whether a workload's pods were started from content (or are being replaced
-// by pods that are).
-func runsContent(w workload, content Content) bool {
+// by pods that are). decided says that an earlier pass already found this target on content.
+func runsContent(w workload, content Content, decided bool) bool {
 	switch a := w.annotation(); {
 	case a == content.Hash:
 		return true
 	case a != "":
 		return false // rolled to an earlier content
 	case content.ChangedAt == nil:
-		return true // the first content is a baseline: pods that started before it could not read another
+		// The first content. A workload created after it was written, or whose pods had not
+		// started when it was first seen (they wait for the ConfigMap and read it when they start),
+		// runs it; one that already had ready pods started them without it (an optional
+		// reference) and is rolled once. A status from before contentWrittenTime existed is a
+		// baseline, so that an upgrade rolls nothing.
+		if decided || content.WrittenAt == nil || createdAfter(w, *content.WrittenAt) {
+			return true
+		}
+		return !w.hasReadyPods()
 	}
-	// creationTimestamp has whole seconds: a workload created in the second the content changed may
-	// have started its pods before, so only a later second counts as after.
-	return w.GetCreationTimestamp().Truncate(time.Second).After(content.ChangedAt.Truncate(time.Second))
+	return createdAfter(w, *content.ChangedAt)
+}
+
+// createdAfter reports whether w was created after t. creationTimestamp has whole seconds: a
+// workload created in the second of t may have started its pods before, so only a later second
+// counts as after.
+func createdAfter(w workload, t time.Time) bool {
+	return w.GetCreationTimestamp().Truncate(time.Second).After(t.Truncate(time.Second))
 }
 
 func (o *Outcome) progress(t Target, w workload) {

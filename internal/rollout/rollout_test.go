@@ -206,16 +206,26 @@ func TestRolloutDecidesFromTheTarget(t *testing.T) {
 	for name, tc := range map[string]struct {
 		created    time.Time
 		annotation string
+		ready      bool
+		decided    bool
 		content    Content
 		rolls      bool
 	}{
-		"first content, target older":            {created: written.Add(-time.Hour), content: Content{Hash: "h1"}},
-		"changed content, target older":          {created: written.Add(-time.Hour), content: Content{Hash: "h2", ChangedAt: &written}, rolls: true},
-		"changed content, target in that second": {created: written.Truncate(time.Second), content: Content{Hash: "h2", ChangedAt: &written}, rolls: true},
-		"changed content, target a second later": {created: written.Truncate(time.Second).Add(time.Second), content: Content{Hash: "h2", ChangedAt: &written}},
-		"annotated with the current hash":        {created: written.Add(-time.Hour), annotation: "h2", content: Content{Hash: "h2", ChangedAt: &written}},
-		"annotated with an earlier hash":         {created: written.Add(time.Hour), annotation: "h1", content: Content{Hash: "h2", ChangedAt: &written}, rolls: true},
-		"first content, annotated earlier":       {created: written.Add(-time.Hour), annotation: "h0", content: Content{Hash: "h1"}, rolls: true},
+		"first content, target older":            {ready: true, created: written.Add(-time.Hour), content: Content{Hash: "h1"}},
+		"changed content, target older":          {ready: true, created: written.Add(-time.Hour), content: Content{Hash: "h2", ChangedAt: &written}, rolls: true},
+		"changed content, target in that second": {ready: true, created: written.Truncate(time.Second), content: Content{Hash: "h2", ChangedAt: &written}, rolls: true},
+		"changed content, target a second later": {ready: true, created: written.Truncate(time.Second).Add(time.Second), content: Content{Hash: "h2", ChangedAt: &written}},
+		"annotated with the current hash":        {ready: true, created: written.Add(-time.Hour), annotation: "h2", content: Content{Hash: "h2", ChangedAt: &written}},
+		"annotated with an earlier hash":         {ready: true, created: written.Add(time.Hour), annotation: "h1", content: Content{Hash: "h2", ChangedAt: &written}, rolls: true},
+		"first content, annotated earlier":       {ready: true, created: written.Add(-time.Hour), annotation: "h0", content: Content{Hash: "h1"}, rolls: true},
+		// The first content: a target whose pods started without it (an optional reference) rolls
+		// once; one whose pods wait for the ConfigMap, or that came later, does not.
+		"first content, target older with ready pods":      {created: written.Add(-time.Hour), ready: true, content: Content{Hash: "h1", WrittenAt: &written}, rolls: true},
+		"first content, target in that second, ready pods": {created: written.Truncate(time.Second), ready: true, content: Content{Hash: "h1", WrittenAt: &written}, rolls: true},
+		"first content, target older, pods not ready":      {created: written.Add(-time.Hour), content: Content{Hash: "h1", WrittenAt: &written}},
+		"first content, target a second later, ready":      {created: written.Truncate(time.Second).Add(time.Second), ready: true, content: Content{Hash: "h1", WrittenAt: &written}},
+		"first content, already found on it":               {created: written.Add(-time.Hour), ready: true, decided: true, content: Content{Hash: "h1", WrittenAt: &written}},
+		"first content from an older status, ready pods":   {created: written.Add(-time.Hour), ready: true, content: Content{Hash: "h1"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			g := NewWithT(t)
@@ -224,9 +234,16 @@ func TestRolloutDecidesFromTheTarget(t *testing.T) {
 			if tc.annotation != "" {
 				d.Spec.Template.Annotations[statsigv1alpha1.AnnotationSnapshotHash] = tc.annotation
 			}
+			if !tc.ready {
+				d.Status.ReadyReplicas, d.Status.AvailableReplicas = 0, 0
+			}
 			r, c, _ := setup(t, d)
 			targets := []Target{{Kind: "Deployment", Namespace: "shop", Name: "api"}}
-			out, err := r.Reconcile(context.Background(), tc.content, targets, nil)
+			var prev []statsigv1alpha1.RolloutStatus
+			if tc.decided {
+				prev = []statsigv1alpha1.RolloutStatus{{Kind: "Deployment", Namespace: "shop", Name: "api", Hash: tc.content.Hash}}
+			}
+			out, err := r.Reconcile(context.Background(), tc.content, targets, prev)
 			g.Expect(err).NotTo(HaveOccurred())
 			if tc.rolls {
 				g.Expect(out.Rolled).To(Equal(targets))

@@ -54,6 +54,19 @@ func (w workload) annotation() string {
 	return a[statsigv1alpha1.AnnotationSnapshotHash]
 }
 
+// hasReadyPods reports whether any of the workload's pods is ready.
+func (w workload) hasReadyPods() bool {
+	switch o := w.Object.(type) {
+	case *appsv1.Deployment:
+		return o.Status.ReadyReplicas > 0
+	case *appsv1.StatefulSet:
+		return o.Status.ReadyReplicas > 0
+	case *appsv1.DaemonSet:
+		return o.Status.NumberReady > 0
+	}
+	return false
+}
+
 // rolling says what the workload's rollout still waits for, "" when every pod runs its current
 // template; judged as `kubectl rollout status` judges it.
 func (w workload) rolling() string {

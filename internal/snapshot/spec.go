@@ -13,7 +13,9 @@ func RequestFor(e statsigv1alpha1.SnapshotEntities) Request {
 		DynamicConfigs: names(e.DynamicConfigs),
 		Experiments:    names(e.Experiments),
 		Layers:         names(e.Layers),
-		Options:        statsig.ReadOptions{LogExposures: e.LogExposures},
+		// A snapshot that rolls workloads never logs on a read: its exposures are logged when pods
+		// really run a group (internal/rolloutevents).
+		Options: statsig.ReadOptions{LogExposures: e.LogExposures && len(e.RolloutTargets) == 0},
 	}
 	if d := e.Discover; d != nil {
 		r.Discover = Kinds{Gates: d.Gates, DynamicConfigs: d.DynamicConfigs, Experiments: d.Experiments, Layers: d.Layers}

@@ -56,7 +56,7 @@ func operatorBinary(t testing.TB) string {
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildOnce.err = fmt.Errorf("build the operator: %v\n%s", err, out)
+			buildOnce.err = fmt.Errorf("build the operator: %w\n%s", err, out)
 		}
 	})
 	if buildOnce.err != nil {

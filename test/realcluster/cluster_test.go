@@ -201,7 +201,9 @@ func (c *cluster) makeNetns() error {
 	return nil
 }
 
-func (c *cluster) path(parts ...string) string { return filepath.Join(append([]string{c.dir}, parts...)...) }
+func (c *cluster) path(parts ...string) string {
+	return filepath.Join(append([]string{c.dir}, parts...)...)
+}
 
 func (c *cluster) makePKI() error {
 	if err := os.MkdirAll(c.path("pki"), 0o700); err != nil {

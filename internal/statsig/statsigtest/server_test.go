@@ -310,3 +310,31 @@ func TestClockAdvancesOnWaits(t *testing.T) {
 	g.Expect(c.Since(start)).To(Equal(time.Minute + 6*time.Second))
 	g.Expect(c.Sleeps()).To(Equal([]time.Duration{time.Second, 2 * time.Second, 3 * time.Second}))
 }
+
+// The fake keeps what it accepted of log_event and log_custom_exposure, as Statsig would store it:
+// a rejected request logs nothing, and a shared user applies to entries without their own.
+func TestFakeRecordsLoggedEventsAndExposures(t *testing.T) {
+	g := NewWithT(t)
+	srv := statsigtest.New(t)
+	status, _, raw := call(t, http.MethodPost, srv.URL()+"/v1/log_event", srv.ServerKey,
+		`{"user":{"userID":"shared"},"events":[{"eventName":"a","value":"v","metadata":{"k":"x"}},{"eventName":"b",`+user+`}]}`)
+	g.Expect(status).To(Equal(http.StatusAccepted), raw)
+	status, _, raw = call(t, http.MethodPost, srv.URL()+"/v1/log_event", srv.ServerKey, `{"events":[{"eventName":"no_user"}]}`)
+	g.Expect(status).To(Equal(http.StatusBadRequest), raw)
+	status, _, raw = call(t, http.MethodPost, srv.URL()+"/v1/log_custom_exposure", srv.ServerKey,
+		`{"exposures":[{"experimentName":"e","group":"Test","time":1700000000000,`+user+`},{"gateName":"g","passes":false,"ruleID":"default",`+user+`}]}`)
+	g.Expect(status).To(Equal(http.StatusAccepted), raw)
+	status, _, raw = call(t, http.MethodPost, srv.URL()+"/v1/log_custom_exposure", srv.ServerKey,
+		`{"exposures":[{"experimentName":"rejected",`+user+`}]}`)
+	g.Expect(status).To(Equal(http.StatusBadRequest), raw)
+
+	g.Expect(srv.LoggedEvents()).To(Equal([]statsigtest.LoggedEvent{
+		{EventName: "a", Value: "v", User: statsig.User{UserID: "shared"}, Metadata: map[string]string{"k": "x"}},
+		{EventName: "b", User: statsig.User{UserID: "u1"}},
+	}))
+	exps := srv.LoggedExposures()
+	g.Expect(exps).To(HaveLen(2))
+	g.Expect(exps[0]).To(And(HaveField("ExperimentName", "e"), HaveField("Group", "Test"), HaveField("Time", float64(1700000000000)),
+		HaveField("User", statsig.User{UserID: "u1"}), HaveField("Passes", BeNil())))
+	g.Expect(exps[1]).To(And(HaveField("GateName", "g"), HaveField("Passes", HaveValue(BeFalse())), HaveField("RuleID", "default")))
+}
