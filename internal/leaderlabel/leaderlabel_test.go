@@ -3,8 +3,10 @@ package leaderlabel_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,12 +48,14 @@ func TestMain(m *testing.M) {
 const (
 	wait = 30 * time.Second
 	poll = 100 * time.Millisecond
-	ns   = "operator-system"
 )
+
+// runs numbers the namespaces of each run, so that -count=N reuses the API server cleanly.
+var runs atomic.Int32
 
 // operatorPod is a Pod object as the Deployment would create it; envtest has no kubelet, so it
 // never runs, which the labeler does not need.
-func operatorPod(name string, labels map[string]string) *corev1.Pod {
+func operatorPod(ns, name string, labels map[string]string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
 		Spec: corev1.PodSpec{
@@ -73,7 +77,7 @@ func labelsOf(namespace, name string) func() (map[string]string, error) {
 // startManager runs a manager with leader election on, as cmd/main.go does (release on cancel),
 // holding only a Labeler for the Pod named pod. It returns a function that stops it and waits
 // until it has returned.
-func startManager(t *testing.T, pod string) (stop func()) {
+func startManager(t *testing.T, ns, pod string) (stop func()) {
 	t.Helper()
 	logs := &logBuffer{}
 	t.Cleanup(func() {
@@ -153,28 +157,29 @@ func (b *logBuffer) String() string {
 func TestLabelFollowsLeadership(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
+	run := runs.Add(1)
+	ns, elsewhere := fmt.Sprintf("operator-system-%d", run), fmt.Sprintf("elsewhere-%d", run)
 	g.Expect(k8s.Create(ctx, testenv.Namespace(ns, nil))).To(Succeed())
-	g.Expect(k8s.Create(ctx, testenv.Namespace("elsewhere", nil))).To(Succeed())
+	g.Expect(k8s.Create(ctx, testenv.Namespace(elsewhere, nil))).To(Succeed())
 
 	app := map[string]string{"app.kubernetes.io/name": "statsig-operator"}
 	withLeader := map[string]string{"app.kubernetes.io/name": "statsig-operator", statsigv1alpha1.LabelWebhookLeader: "true"}
 	// operator-a led before and crashed; its restarted container still carries the label.
-	g.Expect(k8s.Create(ctx, operatorPod("operator-a", withLeader))).To(Succeed())
-	g.Expect(k8s.Create(ctx, operatorPod("operator-b", app))).To(Succeed())
+	g.Expect(k8s.Create(ctx, operatorPod(ns, "operator-a", withLeader))).To(Succeed())
+	g.Expect(k8s.Create(ctx, operatorPod(ns, "operator-b", app))).To(Succeed())
 	// A Pod of another namespace carrying the label is none of this operator's business.
-	other := operatorPod("operator-x", withLeader)
-	other.Namespace = "elsewhere"
+	other := operatorPod(elsewhere, "operator-x", withLeader)
 	g.Expect(k8s.Create(ctx, other)).To(Succeed())
 
-	stopB := startManager(t, "operator-b")
+	stopB := startManager(t, ns, "operator-b")
 	g.Eventually(labelsOf(ns, "operator-b"), wait, poll).Should(Equal(withLeader))
 	g.Eventually(labelsOf(ns, "operator-a"), wait, poll).Should(Equal(app), "the stale leader label is removed, the app label kept")
 
 	// operator-a comes back and waits for the lease; operator-b keeps leading until it stops.
-	startManager(t, "operator-a")
+	startManager(t, ns, "operator-a")
 	stopB()
 	g.Expect(labelsOf(ns, "operator-b")()).To(Equal(app), "a stopped leader has removed its own label")
 	g.Eventually(labelsOf(ns, "operator-a"), wait, poll).Should(Equal(withLeader), "the new leader labels its Pod")
 	g.Expect(labelsOf(ns, "operator-b")()).To(Equal(app))
-	g.Expect(labelsOf("elsewhere", "operator-x")()).To(Equal(withLeader))
+	g.Expect(labelsOf(elsewhere, "operator-x")()).To(Equal(withLeader))
 }
