@@ -112,7 +112,7 @@ func (s *suite) uninstallKustomize() error {
 	})
 }
 
-// customResources lists namespace/name of every ConfigSnapshot, GateCheck and WebhookReceiver.
+// customResources lists every custom resource of the operator's kinds.
 func (s *suite) customResources(t *testing.T) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -126,6 +126,16 @@ func (s *suite) customResources(t *testing.T) []string {
 	fatalIf(t, s.client.List(ctx, &gc))
 	for _, o := range gc.Items {
 		names = append(names, "GateCheck "+o.Namespace+"/"+o.Name)
+	}
+	var ccs statsigv1alpha1.ClusterConfigSnapshotList
+	fatalIf(t, s.client.List(ctx, &ccs))
+	for _, o := range ccs.Items {
+		names = append(names, "ClusterConfigSnapshot "+o.Name)
+	}
+	var dre statsigv1alpha1.DailyReportExportList
+	fatalIf(t, s.client.List(ctx, &dre))
+	for _, o := range dre.Items {
+		names = append(names, "DailyReportExport "+o.Namespace+"/"+o.Name)
 	}
 	var wr statsigv1alpha1.WebhookReceiverList
 	fatalIf(t, s.client.List(ctx, &wr))

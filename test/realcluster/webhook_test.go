@@ -17,7 +17,6 @@ import (
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
-
 )
 
 const (
@@ -69,13 +68,18 @@ spec:
 	url, err := s.webhookURL(path)
 	fatalIf(t, err)
 
-	s.fake.SetConfig("i_config", map[string]any{"v": "2"})
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DialContext: s.ns.DialContext}}
+	change := statsigtest.ChangeBody(statsigtest.WebhookEvent{Type: "DynamicConfig", Name: "i_config", Action: "updated"})
+	// A request signed with another secret is refused.
+	code, body, err := statsigtest.SendWebhook(context.Background(), hc, statsigtest.Webhook{URL: url, Secret: secret + "-wrong", Body: change})
+	fatalIf(t, err)
+	if code != http.StatusUnauthorized {
+		t.Fatalf("a request with a wrong signature answered %d, want 401: %s", code, body)
+	}
+
+	s.fake.SetConfig("i_config", map[string]any{"v": "2"})
 	start := time.Now()
-	code, body, err := statsigtest.SendWebhook(context.Background(), hc, statsigtest.Webhook{
-		URL: url, Secret: secret,
-		Body: statsigtest.ChangeBody(statsigtest.WebhookEvent{Type: "DynamicConfig", Name: "i_config", Action: "updated"}),
-	})
+	code, body, err = statsigtest.SendWebhook(context.Background(), hc, statsigtest.Webhook{URL: url, Secret: secret, Body: change})
 	fatalIf(t, err)
 	if code != http.StatusOK {
 		t.Fatalf("webhook answered %d: %s", code, body)
@@ -103,13 +107,13 @@ spec:
 	if v, ok := cs.Annotations[statsigv1alpha1.AnnotationRequestedAt]; ok {
 		t.Errorf("the snapshot carries %s=%q: the webhook must sync without writing the annotation", statsigv1alpha1.AnnotationRequestedAt, v)
 	}
-	fatalIf(t, waitFor(podWait, "the receiver's status counts the accepted request", func() error {
+	fatalIf(t, waitFor(podWait, "the receiver's status counts the accepted and the rejected request", func() error {
 		var r statsigv1alpha1.WebhookReceiver
 		if err := s.client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "statsig"}, &r); err != nil {
 			return err
 		}
-		if r.Status.AcceptedRequests < 1 || r.Status.LastEventTime == nil {
-			return fmt.Errorf("acceptedRequests %d, lastEventTime %v", r.Status.AcceptedRequests, r.Status.LastEventTime)
+		if r.Status.AcceptedRequests < 1 || r.Status.RejectedRequests < 1 || r.Status.LastEventTime == nil {
+			return fmt.Errorf("acceptedRequests %d, rejectedRequests %d, lastEventTime %v", r.Status.AcceptedRequests, r.Status.RejectedRequests, r.Status.LastEventTime)
 		}
 		return nil
 	}))
