@@ -157,7 +157,7 @@ func TestConfigSnapshotSendsOneEventPerCompletedRolloutAcrossRestarts(t *testing
 
 	// Another change; both complete while the operator is down: one call carries both events.
 	h.fake.SetConfig("other_settings", map[string]any{"a": 2})
-	rolloutClock(h).Step(2 * time.Minute) // past the one-rollout-per-minute limit
+	h.rolloutClock.Step(2 * time.Minute) // past the one-rollout-per-minute limit
 	h.requestCS(g, "checkout")
 	hash2 := h.getCS("checkout").Status.ContentHash
 	g.Expect(hash2).NotTo(Equal(hash))

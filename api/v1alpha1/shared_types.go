@@ -19,6 +19,9 @@ const (
 	LabelOwnerUID = "statsig-operator.io/owner-uid"
 	// AnnotationOwner is <Kind>/<namespace>/<name> (<Kind>/<name> for cluster-scoped owners).
 	AnnotationOwner = "statsig-operator.io/owner"
+	// LabelWebhookLeader is "true" on the operator Pod that holds leadership and so serves the
+	// WebhookReceiver listener; the webhook Service selects it.
+	LabelWebhookLeader = "statsig-operator.io/webhook-leader"
 	// AnnotationContentHash is the hex sha256 over a written ConfigMap's data in sorted key order.
 	AnnotationContentHash = "statsig-operator.io/content-hash"
 	// AnnotationRequestedAt asks for an immediate sync whenever its value changes.

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -27,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
+	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/options"
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
 )
@@ -219,12 +222,23 @@ func TestDefaultsRender(t *testing.T) {
 	g.Expect(c.Image).To(Equal("statsig-operator:0.1.0"))
 	g.Expect(c.Args).To(ContainElements("--leader-elect=true", "--metrics-secure=true", "--webhook-bind-address=:9292",
 		"--statsig-api-url=https://api.statsig.com"))
-	g.Expect(c.Env).To(BeEmpty(), "no CA bundle by default")
+	// The downward API names the Pod, which the leader labels for the webhook Service; nothing else
+	// (no CA bundle) by default.
+	g.Expect(c.Env).To(ConsistOf(
+		corev1.EnvVar{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+		corev1.EnvVar{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+	))
 	g.Expect(pod.TopologySpreadConstraints).To(HaveLen(1))
 	g.Expect(pod.TopologySpreadConstraints[0].LabelSelector.MatchLabels).To(Equal(dep.Spec.Selector.MatchLabels))
 
-	g.Expect(find(objs, "Service", release+"-statsig-operator-metrics")).NotTo(BeNil())
-	g.Expect(find(objs, "Service", release+"-statsig-operator-webhook")).NotTo(BeNil())
+	// Metrics come from every replica; webhooks only from the leader, the one Pod that listens and
+	// that carries the webhook-leader label.
+	metricsSvc := into[corev1.Service](t, find(objs, "Service", release+"-statsig-operator-metrics"))
+	g.Expect(metricsSvc.Spec.Selector).To(Equal(dep.Spec.Selector.MatchLabels))
+	webhookSvc := into[corev1.Service](t, find(objs, "Service", release+"-statsig-operator-webhook"))
+	wantSelector := maps.Clone(dep.Spec.Selector.MatchLabels)
+	wantSelector[statsigv1alpha1.LabelWebhookLeader] = "true"
+	g.Expect(webhookSvc.Spec.Selector).To(Equal(wantSelector))
 	// One replica has no PodDisruptionBudget, which would block every node drain.
 	g.Expect(kinds(render(t, "--set", "replicaCount=1"))).NotTo(ContainElement("PodDisruptionBudget"))
 }

@@ -3,11 +3,13 @@ package chart
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -16,6 +18,7 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
+	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
 )
 
@@ -115,5 +118,15 @@ func TestKustomizeDefaultAppliesToAPIServer(t *testing.T) {
 			g.Expect(o.GetNamespace()).To(Equal("statsig-operator-system"), "%s %s", o.GetKind(), o.GetName())
 		}
 	}
+	// As in the chart: the Pod knows its name, and the webhook Service routes to the leader only.
+	dep := into[appsv1.Deployment](t, find(objs, "Deployment", ""))
+	g.Expect(dep.Spec.Template.Spec.Containers[0].Env).To(ContainElements(
+		HaveField("ValueFrom.FieldRef.FieldPath", "metadata.name"),
+		HaveField("ValueFrom.FieldRef.FieldPath", "metadata.namespace"),
+	))
+	webhookSvc := into[corev1.Service](t, find(objs, "Service", "statsig-operator-webhook"))
+	wantSelector := maps.Clone(dep.Spec.Selector.MatchLabels)
+	wantSelector[statsigv1alpha1.LabelWebhookLeader] = "true"
+	g.Expect(webhookSvc.Spec.Selector).To(Equal(wantSelector))
 	dryRunApply(t, objs)
 }

@@ -96,6 +96,12 @@ func startOperator(t *testing.T, fake *statsigtest.Server, extra ...string) *ope
 // reports ready.
 func startOperatorAs(t *testing.T, kc string, fake *statsigtest.Server, extra ...string) *operator {
 	t.Helper()
+	return startOperatorEnv(t, kc, nil, fake, extra...)
+}
+
+// startOperatorEnv is startOperatorAs with extra environment variables (NAME=value) for the binary.
+func startOperatorEnv(t *testing.T, kc string, env []string, fake *statsigtest.Server, extra ...string) *operator {
+	t.Helper()
 	bin := binary(t)
 	op := &operator{out: &syncBuffer{}, metrics: freeAddr(t), probes: freeAddr(t)}
 	args := append([]string{
@@ -109,6 +115,7 @@ func startOperatorAs(t *testing.T, kc string, fake *statsigtest.Server, extra ..
 	}, extra...)
 	op.cmd = exec.Command(bin, args...)
 	op.cmd.Env = append(os.Environ(), "KUBECONFIG="+kc, "SSL_CERT_FILE="+fake.DownloadCAFile())
+	op.cmd.Env = append(op.cmd.Env, env...)
 	op.cmd.Stdout, op.cmd.Stderr = op.out, op.out
 	op.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := op.cmd.Start(); err != nil {

@@ -33,6 +33,8 @@ import (
 const (
 	rbacUser       = "rbac-e2e-statsig-operator"
 	rbacSystemNS   = "rbac-e2e-system" // the operator's own namespace: leader election lease, shared Secret
+	rbacPod        = "statsig-operator-7d9c-leader"
+	rbacStalePod   = "statsig-operator-7d9c-former"
 	rbacFlagsLabel = "rbac-e2e.statsig-operator.io/flags"
 	rbacWait       = 60 * time.Second
 	rbacPoll       = 200 * time.Millisecond
@@ -52,8 +54,24 @@ func TestBinaryRunsWithGeneratedRBAC(t *testing.T) {
 	fake := statsigtest.New(t)
 
 	g.Expect(k8s.Create(ctx, testenv.Namespace(rbacSystemNS, nil))).To(Succeed())
+	// The operator's own Pod, named to it as the Deployment's downward API does, and a former
+	// leader's Pod that still carries the webhook-leader label. envtest runs no kubelet: these are
+	// objects only, which is all the labeling needs.
+	for name, labels := range map[string]map[string]string{
+		rbacPod:      {"app.kubernetes.io/name": "statsig-operator"},
+		rbacStalePod: {"app.kubernetes.io/name": "statsig-operator", statsigv1alpha1.LabelWebhookLeader: "true"},
+	} {
+		create(t, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: rbacSystemNS, Name: name, Labels: labels},
+			Spec: corev1.PodSpec{
+				AutomountServiceAccountToken: new(bool),
+				Containers:                   []corev1.Container{{Name: "manager", Image: "statsig-operator:e2e"}},
+			},
+		})
+	}
 	kc := restrictedKubeconfig(t, rbacUser, rbacSystemNS)
-	op := startOperatorAs(t, kc, fake, "--leader-elect", "--leader-election-namespace="+rbacSystemNS)
+	op := startOperatorEnv(t, kc, []string{"POD_NAME=" + rbacPod, "POD_NAMESPACE=" + rbacSystemNS}, fake,
+		"--leader-elect", "--leader-election-namespace="+rbacSystemNS, "--webhook-bind-address="+freeAddr(t))
 	// Each check looks at what the operator logged since the previous one, so that a refusal is
 	// reported once, with the kind being used when it happened.
 	logged := 0
@@ -79,6 +97,19 @@ func TestBinaryRunsWithGeneratedRBAC(t *testing.T) {
 		}
 		return *lease.Spec.HolderIdentity, nil
 	}, rbacWait, rbacPoll).ShouldNot(BeEmpty())
+
+	// The leader labels its Pod for the webhook Service and takes the label off the former leader's,
+	// through the Role's pods rule alone.
+	podLabel := func(name string) func() (string, error) {
+		return func() (string, error) {
+			pod := &corev1.Pod{}
+			err := k8s.Get(ctx, types.NamespacedName{Namespace: rbacSystemNS, Name: name}, pod)
+			return pod.Labels[statsigv1alpha1.LabelWebhookLeader], err
+		}
+	}
+	g.Eventually(podLabel(rbacPod), rbacWait, rbacPoll).Should(Equal("true"))
+	g.Eventually(podLabel(rbacStalePod), rbacWait, rbacPoll).Should(BeEmpty())
+	expectNoForbidden(g)
 
 	t.Run("GateCheck", func(t *testing.T) {
 		g := NewWithT(t)
