@@ -206,6 +206,7 @@ func (s *suite) journeyHelm(t *testing.T) {
 	}
 	s.expectUnchanged(t, "helm install", before)
 
+	// Journey i rolled the Deployment moments ago, so this rollout waits out the one-minute limit.
 	s.fake.SetConfig("i_config", map[string]any{"v": "3"})
 	start = time.Now()
 	s.bump(t, ns, snap)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,13 +21,15 @@ import (
 )
 
 const (
-	webhookNS   = "journey-i"
-	webhookPort = "9292"
+	webhookNS      = "journey-i"
+	webhookPort    = "9292"
+	webhookService = "statsig-operator-webhook"
 )
 
-// (i) A WebhookReceiver: a signed statsig::config_change event, POSTed to the leader's webhook
-// port, brings a changed value to the ConfigMap and to new pods without a requested-at bump. The
-// snapshot refreshes only hourly, so nothing but the event can bring the change within the wait.
+// (i) A WebhookReceiver: a signed statsig::config_change event, POSTed through the webhook Service
+// (which routes to the elected leader), brings a changed value to the ConfigMap and to new pods
+// without a requested-at bump. The snapshot refreshes only hourly, so nothing but the event can
+// bring the change within the wait.
 func (s *suite) journeyWebhook(t *testing.T) {
 	const ns = webhookNS
 	wl := s.images[workloadImageTar]
@@ -119,19 +122,36 @@ spec:
 	}))
 }
 
-// webhookURL is the address of path on the operator's webhook listener, which runs on the elected
-// leader only: the leader pod's IP, reached from inside the cluster's namespace.
+// webhookURL is the address of path behind the operator's webhook Service. There is no kube-proxy,
+// so the test resolves the Service as kube-proxy would, through its EndpointSlices: only the elected
+// leader listens and labels its Pod for the Service, so the one ready endpoint must be the pod
+// holding the Lease.
 func (s *suite) webhookURL(path string) (string, error) {
-	leader, err := s.leader()
-	if err != nil {
-		return "", err
-	}
-	var pod corev1.Pod
-	if err := s.client.Get(context.Background(), client.ObjectKey{Namespace: operatorNS, Name: leader}, &pod); err != nil {
-		return "", err
-	}
-	if pod.Status.PodIP == "" {
-		return "", fmt.Errorf("leader pod %s has no IP", leader)
-	}
-	return "http://" + net.JoinHostPort(pod.Status.PodIP, webhookPort) + path, nil
+	var addr string
+	err := waitFor(podWait, "the webhook Service routing to the leader", func() error {
+		leader, err := s.leader()
+		if err != nil {
+			return err
+		}
+		var eps discoveryv1.EndpointSliceList
+		if err := s.client.List(context.Background(), &eps, client.InNamespace(operatorNS),
+			client.MatchingLabels{discoveryv1.LabelServiceName: webhookService}); err != nil {
+			return err
+		}
+		var ready []string
+		for _, sl := range eps.Items {
+			for _, ep := range sl.Endpoints {
+				if ep.Conditions.Ready == nil || !*ep.Conditions.Ready || ep.TargetRef == nil || len(ep.Addresses) == 0 {
+					continue
+				}
+				ready = append(ready, ep.TargetRef.Name)
+				addr = ep.Addresses[0]
+			}
+		}
+		if len(ready) != 1 || ready[0] != leader {
+			return fmt.Errorf("ready endpoints %v, leader %s", ready, leader)
+		}
+		return nil
+	})
+	return "http://" + net.JoinHostPort(addr, webhookPort) + path, err
 }
