@@ -248,10 +248,13 @@ func (s *suite) journeyHelm(t *testing.T) {
 	fatalIf(t, err)
 	fatalIf(t, waitFor(rolloutWait, "the Helm operator gone", func() error {
 		err := s.client.Get(context.Background(), client.ObjectKey{Namespace: operatorNS, Name: operatorName}, &appsv1.Deployment{})
-		if !apierrors.IsNotFound(err) {
-			return fmt.Errorf("operator Deployment: %v", err)
+		switch {
+		case apierrors.IsNotFound(err):
+			return nil
+		case err != nil:
+			return err
 		}
-		return nil
+		return fmt.Errorf("the operator Deployment is still there")
 	}))
 	figure(t, "j-helm-uninstall", time.Since(start))
 	if got := s.crdNames(t); !slices.Equal(got, crds) {
