@@ -112,7 +112,32 @@ func (s *laggingStatus) Patch(ctx context.Context, obj client.Object, patch clie
 
 // completeRollout sets a Deployment's status as its controller would once every replica runs the
 // current template (envtest runs no controllers).
+// completeRollout marks the Deployment's rollout complete, as its controller would once the new
+// pods are available. It first waits until a snapshot has decided about the target (its
+// status.rollouts names it with a hash): pods made ready before the snapshot's first content would
+// have started without it, and such a target is rolled once.
 func (h *harness) completeRollout(g Gomega, name string) {
+	ns := h.getDeployment(name).Namespace
+	g.Eventually(func() bool {
+		var cs statsigv1alpha1.ConfigSnapshotList
+		var ccs statsigv1alpha1.ClusterConfigSnapshotList
+		if k8s.List(context.Background(), &cs) != nil || k8s.List(context.Background(), &ccs) != nil {
+			return false
+		}
+		var rollouts []statsigv1alpha1.RolloutStatus
+		for _, o := range cs.Items {
+			rollouts = append(rollouts, o.Status.Rollouts...)
+		}
+		for _, o := range ccs.Items {
+			rollouts = append(rollouts, o.Status.Rollouts...)
+		}
+		for _, r := range rollouts {
+			if r.Kind == "Deployment" && r.Namespace == ns && r.Name == name && r.Hash != "" {
+				return true
+			}
+		}
+		return false
+	}, wait, poll).Should(BeTrue(), "a snapshot decided about Deployment %s/%s", ns, name)
 	g.Eventually(func() error {
 		d := h.getDeployment(name)
 		n := *d.Spec.Replicas

@@ -8,7 +8,9 @@
 // STATSIG_OPERATOR_TEST_SERVERS. It runs as root. On a machine that cannot run it, the suite fails;
 // STATSIG_OPERATOR_REALCLUSTER=skip opts out.
 //
-// Each journey logs its timing as "FIGURE <name> <seconds>".
+// Each journey logs its timing as "FIGURE <name> <seconds>". `-run 'TestRealCluster/^(i|j)-'` runs
+// some journeys only (the cluster and the operator install always run); journeys j and later use
+// the objects of journey i.
 package realcluster
 
 import (
@@ -75,6 +77,9 @@ func TestRealCluster(t *testing.T) {
 		{"f-leader-takeover", s.journeyLeaderTakeover},
 		{"g-restart-and-upgrade", s.journeyRestartAndUpgrade},
 		{"h-export-to-minio", s.journeyExport},
+		{"i-webhook-receiver", s.journeyWebhook},
+		// Last: it replaces the kustomize install with Helm and uninstalls it.
+		{"j-helm-install-upgrade-uninstall", s.journeyHelm},
 	}
 	for _, j := range journeys {
 		start := time.Now()
@@ -218,7 +223,7 @@ func (s *suite) waitOperator(replicas int32, image string) error {
 
 // dumpState logs what a person would look at after a failed journey.
 func (s *suite) dumpState(t *testing.T) {
-	out, _ := s.kubectl("get", "configsnapshots,clusterconfigsnapshots,gatechecks,dailyreportexports", "-A", "-o", "yaml")
+	out, _ := s.kubectl("get", "configsnapshots,clusterconfigsnapshots,gatechecks,dailyreportexports,webhookreceivers", "-A", "-o", "yaml")
 	t.Logf("operator resources:\n%s", out)
 	out, _ = s.kubectl("get", "deployments,replicasets,pods,configmaps", "-A", "-o", "wide", "--show-labels")
 	t.Logf("workloads:\n%s", out)
