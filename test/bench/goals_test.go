@@ -33,9 +33,13 @@ func TestSmokeGateCheckRounds(t *testing.T) {
 	g.Expect(res.Distinct).To(BeNumerically(">", 100), "the scenario needs more than one call per round")
 	g.Expect(res.ReadyAfter).To(BeNumerically(">", 0))
 	g.Expect(res.NaturalCalls).To(HaveLen(1))
-	g.Expect(res.NaturalCalls).To(HaveEach(BeNumerically("<=", goalCalls(res.Limit))), "P1: natural round")
+	// At toy size a round is a few calls, and on a loaded machine a batch can close between two
+	// requeued checks: the smoke allows one call over the goal (the bench reports the goal itself);
+	// the batching this guards against made 10-28x the fewest possible calls.
+	smoke := goalCalls(res.Limit) + 1
+	g.Expect(res.NaturalCalls).To(HaveEach(BeNumerically("<=", smoke)), "P1: natural round")
 	g.Expect(res.TriggeredCalls).To(HaveLen(1))
-	g.Expect(res.TriggeredCalls).To(HaveEach(BeNumerically("<=", goalCalls(res.Limit))), "P1: requested-at round")
+	g.Expect(res.TriggeredCalls).To(HaveEach(BeNumerically("<=", smoke)), "P1: requested-at round")
 	g.Expect(res.MaxNames).To(BeNumerically("<=", 100))
 	g.Expect(res.Status429).To(BeZero())
 	g.Expect(sequentialPeer(t, 20*time.Millisecond, 5)).To(BeNumerically(">", 0))
