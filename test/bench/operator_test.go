@@ -77,6 +77,8 @@ func startOperator(t testing.TB, fake *statsigtest.Server, extra ...string) *ope
 		"--statsig-console-url=" + fake.URL(),
 		"--metrics-bind-address=0",
 		"--health-probe-bind-address=" + probes,
+		// Not the default :9292: other test packages run operators at the same time.
+		"--webhook-bind-address=127.0.0.1:0",
 	}, extra...)
 	op := &operator{out: &lockedBuffer{}}
 	op.cmd = exec.Command(operatorBinary(t), args...)

@@ -112,6 +112,8 @@ func startOperatorEnv(t *testing.T, kc string, env []string, fake *statsigtest.S
 		// Plain HTTP for the tests that read metrics; metrics_test.go covers secure serving.
 		"--metrics-secure=false",
 		"--health-probe-bind-address=" + op.probes,
+		// A port of its own: other test packages run operators at the same time.
+		"--webhook-bind-address=" + freeAddr(t),
 	}, extra...)
 	op.cmd = exec.Command(bin, args...)
 	op.cmd.Env = append(os.Environ(), "KUBECONFIG="+kc, "SSL_CERT_FILE="+fake.DownloadCAFile())
