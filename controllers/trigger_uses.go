@@ -13,55 +13,56 @@ import (
 // The listers below tell a WebhookReceiver's trigger hub what the resources reading a Secret use,
 // found through secretIndex (which holds the default Secret for resources without secretRef).
 
-func gateCheckUses(c client.Reader) trigger.Lister {
+// listUses lists the resources of one kind that read a Secret and says what each unsuspended one
+// uses.
+func listUses[L client.ObjectList](c client.Reader, list func() L, uses func(L) []trigger.Uses) trigger.Lister {
 	return func(ctx context.Context, secret types.NamespacedName) ([]trigger.Uses, error) {
-		list := &statsigv1alpha1.GateCheckList{}
-		if err := c.List(ctx, list, client.MatchingFields{secretIndex: secret.String()}); err != nil {
+		l := list()
+		if err := c.List(ctx, l, client.MatchingFields{secretIndex: secret.String()}); err != nil {
 			return nil, err
 		}
-		out := make([]trigger.Uses, 0, len(list.Items))
-		for i := range list.Items {
-			gc := &list.Items[i]
-			if gc.Spec.Suspend {
-				continue
-			}
-			out = append(out, trigger.Uses{Key: client.ObjectKeyFromObject(gc),
-				Names: map[trigger.Kind][]string{trigger.Gate: names(gc.Spec.Gates)}})
-		}
-		return out, nil
+		return uses(l), nil
 	}
+}
+
+func gateCheckUses(c client.Reader) trigger.Lister {
+	return listUses(c, func() *statsigv1alpha1.GateCheckList { return &statsigv1alpha1.GateCheckList{} },
+		func(l *statsigv1alpha1.GateCheckList) []trigger.Uses {
+			out := make([]trigger.Uses, 0, len(l.Items))
+			for i := range l.Items {
+				if gc := &l.Items[i]; !gc.Spec.Suspend {
+					out = append(out, trigger.Uses{Key: client.ObjectKeyFromObject(gc),
+						Names: map[trigger.Kind][]string{trigger.Gate: names(gc.Spec.Gates)}})
+				}
+			}
+			return out
+		})
 }
 
 func configSnapshotUses(c client.Reader) trigger.Lister {
-	return func(ctx context.Context, secret types.NamespacedName) ([]trigger.Uses, error) {
-		list := &statsigv1alpha1.ConfigSnapshotList{}
-		if err := c.List(ctx, list, client.MatchingFields{secretIndex: secret.String()}); err != nil {
-			return nil, err
-		}
-		out := make([]trigger.Uses, 0, len(list.Items))
-		for i := range list.Items {
-			if !list.Items[i].Spec.Suspend {
-				out = append(out, snapshotUses(client.ObjectKeyFromObject(&list.Items[i]), list.Items[i].Spec.SnapshotEntities))
+	return listUses(c, func() *statsigv1alpha1.ConfigSnapshotList { return &statsigv1alpha1.ConfigSnapshotList{} },
+		func(l *statsigv1alpha1.ConfigSnapshotList) []trigger.Uses {
+			out := make([]trigger.Uses, 0, len(l.Items))
+			for i := range l.Items {
+				if cs := &l.Items[i]; !cs.Spec.Suspend {
+					out = append(out, snapshotUses(client.ObjectKeyFromObject(cs), cs.Spec.SnapshotEntities))
+				}
 			}
-		}
-		return out, nil
-	}
+			return out
+		})
 }
 
 func clusterConfigSnapshotUses(c client.Reader) trigger.Lister {
-	return func(ctx context.Context, secret types.NamespacedName) ([]trigger.Uses, error) {
-		list := &statsigv1alpha1.ClusterConfigSnapshotList{}
-		if err := c.List(ctx, list, client.MatchingFields{secretIndex: secret.String()}); err != nil {
-			return nil, err
-		}
-		out := make([]trigger.Uses, 0, len(list.Items))
-		for i := range list.Items {
-			if !list.Items[i].Spec.Suspend {
-				out = append(out, snapshotUses(client.ObjectKeyFromObject(&list.Items[i]), list.Items[i].Spec.SnapshotEntities))
+	return listUses(c, func() *statsigv1alpha1.ClusterConfigSnapshotList { return &statsigv1alpha1.ClusterConfigSnapshotList{} },
+		func(l *statsigv1alpha1.ClusterConfigSnapshotList) []trigger.Uses {
+			out := make([]trigger.Uses, 0, len(l.Items))
+			for i := range l.Items {
+				if ccs := &l.Items[i]; !ccs.Spec.Suspend {
+					out = append(out, snapshotUses(client.ObjectKeyFromObject(ccs), ccs.Spec.SnapshotEntities))
+				}
 			}
-		}
-		return out, nil
-	}
+			return out
+		})
 }
 
 func snapshotUses(key types.NamespacedName, e statsigv1alpha1.SnapshotEntities) trigger.Uses {
