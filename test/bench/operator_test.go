@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
@@ -121,19 +123,19 @@ func (o *operator) rss(t testing.TB) int64 {
 	return procStatusBytes(t, o.cmd.Process.Pid, "VmRSS:")
 }
 
-// settledRSS samples the RSS every half second until two samples in a row differ by less than
-// 256 KiB (at most 40 samples), and returns the last one: the figure once the cache has finished
+// settledRSS polls the RSS every half second until two samples in a row differ by less than
+// 256 KiB (for at most 20 s), and returns the last one: the figure once the cache has finished
 // filling and the Go runtime has settled.
 func (o *operator) settledRSS(t testing.TB) int64 {
 	prev := o.rss(t)
-	for range 40 {
-		time.Sleep(500 * time.Millisecond) // a sampling interval, not a wait for a condition
+	settled := func(context.Context) (bool, error) {
 		cur := o.rss(t)
-		if d := cur - prev; d < 256<<10 && d > -(256<<10) {
-			return cur
-		}
+		d := cur - prev
 		prev = cur
+		return d < 256<<10 && d > -(256<<10), nil
 	}
+	// A timeout only means the RSS kept moving; the last sample is still the figure to report.
+	_ = wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 20*time.Second, false, settled)
 	return prev
 }
 
