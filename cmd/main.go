@@ -58,6 +58,9 @@ func run(opts *options.Options) error {
 	if err != nil {
 		return fmt.Errorf("load kubeconfig: %w", err)
 	}
+	// controller-runtime's 20 per second would make a first sync of 1,000 GateChecks (a ConfigMap
+	// and a status each) take well over a minute of client-side waiting.
+	cfg.QPS, cfg.Burst = float32(opts.KubeAPIQPS), opts.KubeAPIBurst
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOptions(opts),

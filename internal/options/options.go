@@ -35,6 +35,9 @@ type Options struct {
 	StatsigBurst            int
 	StatsigMaxResponseBytes int64
 
+	KubeAPIQPS   float64
+	KubeAPIBurst int
+
 	AllowFileDestinations              bool
 	AllowAmbientObjectStoreCredentials bool
 
@@ -68,6 +71,10 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.StatsigQPS, "statsig-qps", 5, "Client-side rate limit per Statsig key, in requests per second.")
 	fs.IntVar(&o.StatsigBurst, "statsig-burst", 10, "Client-side burst per Statsig key.")
 	fs.Int64Var(&o.StatsigMaxResponseBytes, "statsig-max-response-bytes", 16<<20, "Largest Statsig API response accepted, in bytes.")
+
+	fs.Float64Var(&o.KubeAPIQPS, "kube-api-qps", 200, "Client-side rate limit of requests to the Kubernetes API server, per second. "+
+		"A first sync of N resources writes about 2N objects (the output and the status); the API server's own priority and fairness still applies.")
+	fs.IntVar(&o.KubeAPIBurst, "kube-api-burst", 400, "Client-side burst of requests to the Kubernetes API server.")
 
 	fs.BoolVar(&o.AllowFileDestinations, "allow-file-destinations", false, "Permit file:// export destinations (local runs and tests).")
 	fs.BoolVar(&o.AllowAmbientObjectStoreCredentials, "allow-ambient-object-store-credentials", false, "Permit exports without a credentials Secret, using the operator's own identity.")
@@ -109,6 +116,12 @@ func (o *Options) Validate() error {
 	}
 	if o.StatsigBurst < 1 {
 		errs = append(errs, fmt.Errorf("--statsig-burst: must be at least 1, got %d", o.StatsigBurst))
+	}
+	if o.KubeAPIQPS <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps: must be greater than 0, got %v", o.KubeAPIQPS))
+	}
+	if o.KubeAPIBurst < 1 {
+		errs = append(errs, fmt.Errorf("--kube-api-burst: must be at least 1, got %d", o.KubeAPIBurst))
 	}
 	if o.StatsigMaxResponseBytes < 1024 {
 		errs = append(errs, fmt.Errorf("--statsig-max-response-bytes: must be at least 1024, got %d", o.StatsigMaxResponseBytes))

@@ -74,6 +74,8 @@ func TestInvalidFlags(t *testing.T) {
 		{[]string{"--webhook-bind-address=9292"}, "--webhook-bind-address: want HOST:PORT"},
 		{[]string{"--metrics-bind-address=localhost"}, "--metrics-bind-address: want HOST:PORT"},
 		{[]string{"--max-concurrent-syncs=0"}, "--max-concurrent-syncs"},
+		{[]string{"--kube-api-qps=0"}, "--kube-api-qps"},
+		{[]string{"--kube-api-burst=0"}, "--kube-api-burst"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.want, func(t *testing.T) {

@@ -101,9 +101,7 @@ func measureGateChecks(t testing.TB, sc gateScenario) gateResult {
 
 	parallel(objs, func(o *unstructured.Unstructured) { g.Expect(k8s.Create(ctx, o)).To(Succeed()) })
 	created := time.Now()
-	g.Eventually(func() int { return countGateChecks(t, ns, ready) }, 10*time.Minute, 50*time.Millisecond).
-		Should(Equal(sc.GateChecks))
-	res.ReadyAfter = time.Since(created)
+	res.ReadyAfter = waitAll(t, "GateCheckList", ns, sc.GateChecks, ready, 10*time.Minute).Sub(created)
 	res.FirstSyncCalls = fake.Count(statsig.EndpointCheckGate)
 
 	for r := range sc.Rounds {
@@ -111,8 +109,7 @@ func measureGateChecks(t testing.TB, sc gateScenario) gateResult {
 		// while every GateCheck sits on its group's refresh grid.
 		before := fake.Count(statsig.EndpointCheckGate)
 		mark := latestSync(t, ns)
-		g.Eventually(func() int { return countGateChecks(t, ns, syncedAfter(mark)) }, 5*time.Minute, 200*time.Millisecond).
-			Should(Equal(sc.GateChecks))
+		waitAll(t, "GateCheckList", ns, sc.GateChecks, syncedAfter(mark), 5*time.Minute)
 		res.NaturalCalls = append(res.NaturalCalls, fake.Count(statsig.EndpointCheckGate)-before)
 
 		// Triggered: every GateCheck's requested-at bumped at once.
@@ -123,8 +120,7 @@ func measureGateChecks(t testing.TB, sc gateScenario) gateResult {
 				[]byte(`{"metadata":{"annotations":{"`+statsigv1alpha1.AnnotationRequestedAt+`":"`+value+`"}}}`))
 			g.Expect(k8s.Patch(ctx, o.DeepCopy(), patch)).To(Succeed())
 		})
-		g.Eventually(func() int { return countGateChecks(t, ns, handled(value)) }, 5*time.Minute, 50*time.Millisecond).
-			Should(Equal(sc.GateChecks))
+		waitAll(t, "GateCheckList", ns, sc.GateChecks, handled(value), 5*time.Minute)
 		res.TriggeredCalls = append(res.TriggeredCalls, fake.Count(statsig.EndpointCheckGate)-before)
 	}
 	for _, req := range fake.Requests(statsig.EndpointCheckGate) {

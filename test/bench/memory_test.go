@@ -80,8 +80,7 @@ func measureMemory(t testing.TB, sc memScenario) memResult {
 		u.SetGroupVersionKind(gvkGateCheck)
 		g.Expect(k8s.Create(ctx, u)).To(Succeed())
 	})
-	g.Eventually(func() int { return countGateChecks(t, ns, ready) }, 10*time.Minute, 100*time.Millisecond).
-		Should(Equal(sc.GateChecks))
+	waitAll(t, "GateCheckList", ns, sc.GateChecks, ready, 10*time.Minute)
 	res.CRGrowth = op.settledRSS(t) - before
 	return res
 }

@@ -95,14 +95,12 @@ func measureSnapshots(t testing.TB, sc snapshotScenario) snapshotResult {
 	}
 	res := snapshotResult{DistinctReads: len(reads)}
 	parallel(objs, func(o *unstructured.Unstructured) { g.Expect(k8s.Create(ctx, o)).To(Succeed()) })
-	g.Eventually(func() int { return countObjects(t, "ConfigSnapshotList", ns, ready) }, 10*time.Minute, 100*time.Millisecond).
-		Should(Equal(sc.Snapshots))
+	waitAll(t, "ConfigSnapshotList", ns, sc.Snapshots, ready, 10*time.Minute)
 
 	// Natural first, while every snapshot is on its group's grid; then a requested-at round.
 	before := fake.Count(statsig.EndpointGetConfig)
 	mark := latestSyncOf(t, "ConfigSnapshotList", ns)
-	g.Eventually(func() int { return countObjects(t, "ConfigSnapshotList", ns, syncedAfter(mark)) }, 5*time.Minute, 200*time.Millisecond).
-		Should(Equal(sc.Snapshots))
+	waitAll(t, "ConfigSnapshotList", ns, sc.Snapshots, syncedAfter(mark), 5*time.Minute)
 	res.NaturalReads = fake.Count(statsig.EndpointGetConfig) - before
 
 	before = fake.Count(statsig.EndpointGetConfig)
@@ -112,8 +110,7 @@ func measureSnapshots(t testing.TB, sc snapshotScenario) snapshotResult {
 			[]byte(`{"metadata":{"annotations":{"`+statsigv1alpha1.AnnotationRequestedAt+`":"`+value+`"}}}`))
 		g.Expect(k8s.Patch(ctx, o.DeepCopy(), patch)).To(Succeed())
 	})
-	g.Eventually(func() int { return countObjects(t, "ConfigSnapshotList", ns, handled(value)) }, 5*time.Minute, 100*time.Millisecond).
-		Should(Equal(sc.Snapshots))
+	waitAll(t, "ConfigSnapshotList", ns, sc.Snapshots, handled(value), 5*time.Minute)
 	res.TriggeredReads = fake.Count(statsig.EndpointGetConfig) - before
 	return res
 }
