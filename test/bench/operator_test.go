@@ -118,6 +118,18 @@ func startOperator(t testing.TB, fake *statsigtest.Server, extra ...string) *ope
 	return op
 }
 
+// waitWorking waits until every controller of the operator has started its workers (each logs
+// "Starting Controller", then "Starting workers" once its caches synced): the process's idle shape,
+// its worker goroutines included. readyz answers before that.
+func (o *operator) waitWorking(t testing.TB) {
+	t.Helper()
+	NewWithT(t).Eventually(func() bool {
+		out := o.out.String()
+		c := strings.Count(out, `"Starting Controller"`)
+		return c > 0 && strings.Count(out, `"Starting workers"`) == c
+	}, 2*time.Minute, 100*time.Millisecond).Should(BeTrue(), "the controllers started their workers")
+}
+
 // rss is the operator's resident set size in bytes.
 func (o *operator) rss(t testing.TB) int64 {
 	return procStatusBytes(t, o.cmd.Process.Pid, "VmRSS:")
@@ -178,6 +190,12 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func (l *lockedBuffer) tail(n int) string {

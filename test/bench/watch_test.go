@@ -70,4 +70,3 @@ func drain(w watch.Interface, passing map[string]bool, keep gateCheckFilter, cou
 	}
 	return false, time.Time{}
 }
-
