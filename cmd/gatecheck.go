@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/statsig-operator/statsig-operator/controllers"
 	"github.com/statsig-operator/statsig-operator/internal/configmap"
@@ -26,6 +27,9 @@ func setupGateCheck(mgr ctrl.Manager, opts *options.Options, s *shared) error {
 		MaxConcurrentReconciles: opts.MaxConcurrentSyncs,
 	}).SetupWithManager(mgr, s.DefaultSecret); err != nil {
 		return fmt.Errorf("set up GateCheck controller: %w", err)
+	}
+	if err := ctrlmetrics.Registry.Register(&controllers.GateValueCollector{Reader: mgr.GetCache(), Elected: mgr.Elected()}); err != nil {
+		return fmt.Errorf("register statsig_operator_gate_value: %w", err)
 	}
 	return nil
 }

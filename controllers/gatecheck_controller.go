@@ -217,26 +217,16 @@ func (r *GateCheckReconciler) writeTarget(ctx context.Context, gc *statsigv1alph
 	return r.ConfigMaps.DeleteOthers(ctx, gc, gc.Namespace, map[client.ObjectKey]bool{{Namespace: gc.Namespace, Name: name}: true})
 }
 
-// gateEvents emits one Event per gate whose value changed, and keeps the gate metric current.
+// gateEvents emits one Event per gate whose value changed (GateValueCollector serves the metric).
 func (r *GateCheckReconciler) gateEvents(gc *statsigv1alpha1.GateCheck, before, after []statsigv1alpha1.GateResult) {
 	old := make(map[string]bool, len(before))
 	for _, b := range before {
 		old[b.Name] = b.Value
 	}
 	for _, a := range after {
-		v := 0.0
-		if a.Value {
-			v = 1
-		}
-		metrics.GateValue.WithLabelValues(gc.Namespace, gc.Name, a.Name).Set(v)
 		if prev, seen := old[a.Name]; seen && prev != a.Value {
 			r.Events.Eventf(gc, nil, "Normal", "GateChanged", "Sync", "Gate %q changed from %t to %t", a.Name, prev, a.Value)
 		}
-		delete(old, a.Name)
-	}
-	// Gates no longer in the spec leave the metric.
-	for name := range old {
-		metrics.GateValue.DeleteLabelValues(gc.Namespace, gc.Name, name)
 	}
 }
 

@@ -504,7 +504,7 @@ func TestManagerCachesOnlyItsOwnConfigMaps(t *testing.T) {
 }
 
 // A gate taken out of the spec takes its gate_value series with it; deleting the GateCheck takes
-// the rest.
+// the rest. A replica that does not lead reports none.
 func TestGateCheckMetricFollowsTheSpec(t *testing.T) {
 	g := NewWithT(t)
 	h := newHarness(t)
@@ -513,15 +513,25 @@ func TestGateCheckMetricFollowsTheSpec(t *testing.T) {
 	h.serverSecret("statsig")
 	gc := h.gateCheck("checkout", []string{"new_checkout", "dark_mode"})
 	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
-	g.Expect(seriesIn(metrics.GateValue, h.ns)).To(Equal(2))
+	g.Expect(seriesIn(h.gateValues(), h.ns)).To(Equal(2))
 
 	got := h.get("checkout")
 	patch := client.MergeFrom(got.DeepCopy())
 	got.Spec.Gates = []statsigv1alpha1.EntityName{"new_checkout"}
 	g.Expect(k8s.Patch(context.Background(), got, patch)).To(Succeed())
 	g.Eventually(func() int { return len(h.get("checkout").Status.Results) }, wait, poll).Should(Equal(1))
-	g.Expect(seriesIn(metrics.GateValue, h.ns)).To(Equal(1))
+	g.Expect(seriesIn(h.gateValues(), h.ns)).To(Equal(1))
+
+	follower := &GateValueCollector{Reader: h.cached, Elected: make(chan struct{})}
+	g.Expect(seriesIn(follower, h.ns)).To(BeZero(), "a replica that does not lead")
 
 	g.Expect(k8s.Delete(context.Background(), gc)).To(Succeed())
-	g.Eventually(func() int { return seriesIn(metrics.GateValue, h.ns) }, wait, poll).Should(BeZero())
+	g.Eventually(func() int { return seriesIn(h.gateValues(), h.ns) }, wait, poll).Should(BeZero())
+}
+
+// gateValues is statsig_operator_gate_value as the leading operator serves it.
+func (h *harness) gateValues() *GateValueCollector {
+	elected := make(chan struct{})
+	close(elected)
+	return &GateValueCollector{Reader: h.cached, Elected: elected}
 }

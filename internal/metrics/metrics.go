@@ -18,12 +18,6 @@ var (
 		Help: "Sync attempts by kind and result (success, or the Ready reason of the failure).",
 	}, []string{"kind", "result"})
 
-	// GateValue is 1 when a gate passes for a GateCheck's user, 0 when not.
-	GateValue = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "statsig_operator_gate_value",
-		Help: "Value of a gate for a GateCheck's user (1 passes, 0 fails).",
-	}, []string{"namespace", "name", "gate"})
-
 	// ConfigMapWrites counts ConfigMap creates and updates by kind.
 	ConfigMapWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "statsig_operator_configmap_writes_total",
@@ -37,7 +31,7 @@ var (
 
 var (
 	once       sync.Once
-	collectors = []prometheus.Collector{Syncs, GateValue, ConfigMapWrites, LastSuccess}
+	collectors = []prometheus.Collector{Syncs, ConfigMapWrites, LastSuccess}
 )
 
 // Add adds collectors that Register will register; call it from a package-level var or init so
@@ -112,7 +106,4 @@ func (s *SinceCollector) Collect(ch chan<- prometheus.Metric) {
 // Forget removes every series of one resource.
 func Forget(o Object) {
 	LastSuccess.Delete(o)
-	if o.Kind == "GateCheck" {
-		GateValue.DeletePartialMatch(prometheus.Labels{"namespace": o.Namespace, "name": o.Name})
-	}
 }
