@@ -55,6 +55,8 @@ type suite struct {
 	image    string // the operator image reference installed
 	overlay  string
 	caBundle string
+	// final are the checks journeys leave for the end of the suite.
+	final []func(*testing.T)
 }
 
 func TestRealCluster(t *testing.T) {
@@ -74,6 +76,9 @@ func TestRealCluster(t *testing.T) {
 		{"c-two-changes-within-a-minute", s.journeyTwoChanges},
 		{"d-gatecheck-configmap", s.journeyGateCheck},
 		{"e-cluster-snapshot", s.journeyClusterSnapshot},
+		// Before the journeys that restart, upgrade and replace the operator, which then check that
+		// its snapshots (refreshed every 30 s) roll nothing and send nothing again.
+		{"k-statsig-events", s.journeyStatsigEvents},
 		{"f-leader-takeover", s.journeyLeaderTakeover},
 		{"g-restart-and-upgrade", s.journeyRestartAndUpgrade},
 		{"h-export-to-minio", s.journeyExport},
@@ -87,6 +92,9 @@ func TestRealCluster(t *testing.T) {
 			s.dumpState(t)
 		}
 		t.Logf("journey %s took %.1fs", j.name, time.Since(start).Seconds())
+	}
+	for _, check := range s.final {
+		check(t)
 	}
 	if v := s.fake.Violations(); len(v) > 0 {
 		t.Errorf("the operator sent requests Statsig would reject: %v", v)
