@@ -65,6 +65,7 @@ func run(opts *options.Options) error {
 		Scheme:                  scheme,
 		Metrics:                 metricsOptions(opts),
 		HealthProbeBindAddress:  opts.ProbeAddr,
+		PprofBindAddress:        opts.PprofAddr,
 		LeaderElection:          opts.LeaderElect,
 		LeaderElectionID:        "statsig-operator.statsig-operator.io",
 		LeaderElectionNamespace: opts.LeaderElectNamespace,

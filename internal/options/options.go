@@ -19,6 +19,7 @@ type Options struct {
 	MetricsAddr          string
 	MetricsSecure        bool
 	ProbeAddr            string
+	PprofAddr            string
 	WebhookAddr          string
 	LeaderElect          bool
 	LeaderElectNamespace string
@@ -57,6 +58,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; \"0\" disables it.")
 	fs.BoolVar(&o.MetricsSecure, "metrics-secure", true, "Serve metrics over HTTPS, only to callers that Kubernetes authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview). false serves plain HTTP to anyone who reaches the port: for local runs on 127.0.0.1 only.")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "Address the health and readiness probes bind to.")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "0", "Address of Go's /debug/pprof profiles; \"0\" disables them. Unauthenticated: bind it to 127.0.0.1 and reach it with kubectl port-forward.")
 	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "Elect a leader so that only one replica reconciles at a time.")
 	fs.StringVar(&o.LeaderElectNamespace, "leader-election-namespace", "", "Namespace of the leader election lease (default: the pod's namespace).")
 
@@ -130,6 +132,7 @@ func (o *Options) Validate() error {
 		{"--metrics-bind-address", o.MetricsAddr},
 		{"--health-probe-bind-address", o.ProbeAddr},
 		{"--webhook-bind-address", o.WebhookAddr},
+		{"--pprof-bind-address", o.PprofAddr},
 	} {
 		if err := validateBindAddress(a.value); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", a.flag, err))

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +30,8 @@ import (
 type operator struct {
 	cmd *exec.Cmd
 	out *lockedBuffer
+	// pprof is the address of the operator's /debug/pprof.
+	pprof string
 }
 
 var buildOnce struct {
@@ -82,7 +85,9 @@ func startOperator(t testing.TB, fake *statsigtest.Server, extra ...string) *ope
 		// Not the default :9292: other test packages run operators at the same time.
 		"--webhook-bind-address=127.0.0.1:0",
 	}, extra...)
-	op := &operator{out: &lockedBuffer{}}
+	pprof := freeAddr(t)
+	args = append(args, "--pprof-bind-address="+pprof)
+	op := &operator{out: &lockedBuffer{}, pprof: pprof}
 	op.cmd = exec.Command(operatorBinary(t), args...)
 	op.cmd.Env = append(os.Environ(), "KUBECONFIG="+c.kubeconfig)
 	op.cmd.Stdout, op.cmd.Stderr = op.out, op.out
@@ -149,6 +154,24 @@ func (o *operator) settledRSS(t testing.TB) int64 {
 	// A timeout only means the RSS kept moving; the last sample is still the figure to report.
 	_ = wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 20*time.Second, false, settled)
 	return prev
+}
+
+// heldRSS is the RSS once the garbage of what came before is collected: a GC is run through the
+// profiler (?gc=1; the Go runtime runs one by itself at least every two minutes), then the RSS is
+// left to settle while the runtime returns the freed pages. It is the memory the operator holds for
+// what it keeps, where settledRSS right after a burst also counts the burst's uncollected garbage.
+func (o *operator) heldRSS(t testing.TB) int64 {
+	t.Helper()
+	resp, err := http.Get("http://" + o.pprof + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		t.Fatalf("run a GC in the operator: %v", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("run a GC in the operator: %s", resp.Status)
+	}
+	return o.settledRSS(t)
 }
 
 // procStatusBytes reads a "kB" field of /proc/<pid>/status.

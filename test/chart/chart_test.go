@@ -397,6 +397,8 @@ func exportedMetricNames(t *testing.T) []string {
 	full := regexp.MustCompile(`(?:Name:\s+|NewDesc\(\s*|NewSinceCollector\(\s*)"(statsig_operator_[a-z_]+)"`)
 	sub := regexp.MustCompile(`Namespace:\s+"statsig_operator",\s+Subsystem:\s+"([a-z_]+)",\s+Name:\s+"([a-z_]+)"`)
 	files, _ := filepath.Glob(filepath.Join(root, "internal", "*", "*.go"))
+	controllers, _ := filepath.Glob(filepath.Join(root, "controllers", "*.go"))
+	files = append(files, controllers...)
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
@@ -413,7 +415,7 @@ func exportedMetricNames(t *testing.T) []string {
 		}
 	}
 	if len(names) < 5 {
-		t.Fatalf("found only %v metric names in internal/", names)
+		t.Fatalf("found only %v metric names in internal/ and controllers/", names)
 	}
 	return names
 }
