@@ -11,9 +11,11 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"gocloud.dev/blob"
 
 	"github.com/statsig-operator/statsig-operator/internal/export"
 	"github.com/statsig-operator/statsig-operator/internal/objectstore"
+	"github.com/statsig-operator/statsig-operator/internal/testservers"
 )
 
 // maxHeapGrowth is the bound on peak heap growth during an export, whatever its size.
@@ -69,9 +71,8 @@ func peakHeapGrowth(fn func()) uint64 {
 	return peak - base
 }
 
-// exportGenerated exports a generated report of size bytes to a fresh fileblob bucket (disk writes
-// and the driver included; nothing of the report is held by the test).
-func exportGenerated(t testing.TB, c export.Compression, size int64) export.Manifest {
+// fileBucket opens a fresh fileblob bucket.
+func fileBucket(t testing.TB) *blob.Bucket {
 	dir := t.TempDir()
 	b, err := objectstore.Open(context.Background(),
 		objectstore.Destination{URL: "file://" + filepath.ToSlash(dir) + "?no_tmp_dir=true"},
@@ -79,7 +80,13 @@ func exportGenerated(t testing.TB, c export.Compression, size int64) export.Mani
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
-	defer func() { _ = b.Close() }()
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+// exportGenerated exports a generated report of size bytes to b (the driver's buffers included;
+// nothing of the report is held by the test).
+func exportGenerated(t testing.TB, b *blob.Bucket, c export.Compression, size int64) export.Manifest {
 	src := newReport(size)
 	r := export.Report{Prefix: "mem", ReportType: "first_exposures", Date: "2026-11-01"}
 	m, err := export.Export(context.Background(), b, r, c, src, fixedClock)
@@ -102,16 +109,28 @@ func TestExportMemoryIsFlat(t *testing.T) {
 	if testing.Short() {
 		size = 64 << 20
 	}
-	for _, c := range []export.Compression{export.None, export.Gzip} {
-		t.Run(string(c), func(t *testing.T) {
-			g := NewWithT(t)
-			var m export.Manifest
-			growth := peakHeapGrowth(func() { m = exportGenerated(t, c, size) })
-			t.Logf("%s: %d MiB of CSV, %d rows, stored %d MiB, peak heap growth %.1f MiB",
-				c, m.CSVBytes>>20, m.Rows, m.Bytes>>20, float64(growth)/(1<<20))
-			g.Expect(m.CSVBytes).To(BeNumerically(">=", size))
-			g.Expect(growth).To(BeNumerically("<", maxHeapGrowth))
-		})
+	s3 := testservers.StartMinIO(t)
+	s3b, err := objectstore.Open(context.Background(),
+		objectstore.Destination{URL: s3.URL(s3.Bucket), Credentials: s3.Credentials()}, objectstore.Options{})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = s3b.Close() })
+	for _, store := range []struct {
+		name string
+		b    *blob.Bucket
+	}{{"file", fileBucket(t)}, {"s3", s3b}} {
+		for _, c := range []export.Compression{export.None, export.Gzip} {
+			t.Run(store.name+"/"+string(c), func(t *testing.T) {
+				g := NewWithT(t)
+				var m export.Manifest
+				growth := peakHeapGrowth(func() { m = exportGenerated(t, store.b, c, size) })
+				t.Logf("%s %s: %d MiB of CSV, %d rows, stored %d MiB, peak heap growth %.1f MiB",
+					store.name, c, m.CSVBytes>>20, m.Rows, m.Bytes>>20, float64(growth)/(1<<20))
+				g.Expect(m.CSVBytes).To(BeNumerically(">=", size))
+				g.Expect(growth).To(BeNumerically("<", maxHeapGrowth))
+			})
+		}
 	}
 }
 
@@ -125,7 +144,7 @@ func BenchmarkExport(b *testing.B) {
 			b.SetBytes(size)
 			var peak uint64
 			for i := 0; i < b.N; i++ {
-				peak = max(peak, peakHeapGrowth(func() { exportGenerated(b, c, size) }))
+				peak = max(peak, peakHeapGrowth(func() { exportGenerated(b, fileBucket(b), c, size) }))
 			}
 			b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 		})
