@@ -26,9 +26,10 @@ import (
 // minPartSize is S3's smallest part (every part but the last must hold at least 5 MiB). With it,
 // S3's 10,000 parts take objects up to 48.8 GiB. The part size must be fixed before the first byte
 // is uploaded, and a streamed report's stored size is not known then, so the trade-off is: small
-// parts for every export whose size is unknown or below that (flat memory), and parts just large
-// enough for 9,000 of them when the download announces a size that needs more (memory then grows
-// with the report, about 3 parts' worth: a 100 GiB report holds some 35 MiB of parts). An export
+// parts for every export whose size is unknown or at most 9,000 of them (43.9 GiB: flat memory),
+// and parts just large enough for 9,000 of them when the download announces a size that needs more
+// (memory then grows with the report, 4 parts' worth: a 100 GiB report holds some 46 MiB of parts,
+// and the 64 MiB bound on an export's RSS growth no longer holds from about 60 GiB). An export
 // of more than 48.8 GiB whose size is not known up front fails at the 10,001st part and leaves
 // nothing behind.
 const (
