@@ -20,16 +20,16 @@ import (
 )
 
 // Part size and parallelism of object writes. A driver holds about
-// partSize*(writeConcurrency+1) bytes of parts, so an upload's memory is some 15 MiB whatever the
-// object's size.
+// partSize*(writeConcurrency+1) bytes of parts (S3's transfer manager one more, the first part,
+// which it reads on its own), so an upload's memory is some 20 MiB whatever the object's size.
 //
 // minPartSize is S3's smallest part (every part but the last must hold at least 5 MiB). With it,
 // S3's 10,000 parts take objects up to 48.8 GiB. The part size must be fixed before the first byte
 // is uploaded, and a streamed report's stored size is not known then, so the trade-off is: small
 // parts for every export whose size is unknown or at most 9,000 of them (43.9 GiB: flat memory),
 // and parts just large enough for 9,000 of them when the download announces a size that needs more
-// (memory then grows with the report, 4 parts' worth: a 100 GiB report holds some 46 MiB of parts,
-// and the 64 MiB bound on an export's RSS growth no longer holds from about 60 GiB). An export
+// (memory then grows with the report, 4 parts' worth: a 100 GiB report holds some 46 MiB of parts;
+// by estimate, not measured, the 64 MiB bound on an export's RSS growth gives way around 70 GiB). An export
 // of more than 48.8 GiB whose size is not known up front fails at the 10,001st part and leaves
 // nothing behind.
 const (
