@@ -73,11 +73,18 @@ func Download(ctx context.Context, client *http.Client, rawURL string) (io.ReadC
 		_ = resp.Body.Close()
 		return nil, &DownloadError{StatusCode: resp.StatusCode}
 	}
-	return &bodyReader{rc: resp.Body}, nil
+	return &bodyReader{rc: resp.Body, size: resp.ContentLength}, nil
 }
 
 // bodyReader scrubs the URL from errors that arrive mid-body.
-type bodyReader struct{ rc io.ReadCloser }
+type bodyReader struct {
+	rc   io.ReadCloser
+	size int64
+}
+
+// Size is the body's announced length in bytes (Content-Length), or -1. Export sizes its upload's
+// parts by it.
+func (b *bodyReader) Size() int64 { return b.size }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -11,18 +12,43 @@ import (
 	"io"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
 	"k8s.io/utils/clock"
 )
 
-// Part size and parallelism of object writes. The drivers buffer up to about
-// writeBufferSize*(writeConcurrency+1) bytes, which bounds an upload's memory to some 24 MiB while
-// still allowing objects of 78 GiB on S3 (10,000 parts) and more elsewhere.
+// Part size and parallelism of object writes. A driver holds about
+// partSize*(writeConcurrency+1) bytes of parts (S3's transfer manager one more, the first part,
+// which it reads on its own), so an upload's memory is some 20 MiB whatever the object's size.
+//
+// minPartSize is S3's smallest part (every part but the last must hold at least 5 MiB). With it,
+// S3's 10,000 parts take objects up to 48.8 GiB. The part size must be fixed before the first byte
+// is uploaded, and a streamed report's stored size is not known then, so the trade-off is: small
+// parts for every export whose size is unknown or at most 9,000 of them (43.9 GiB: flat memory),
+// and parts just large enough for 9,000 of them when the download announces a size that needs more
+// (memory then grows with the report, 4 parts' worth: a 100 GiB report holds some 46 MiB of parts;
+// by estimate, not measured, the 64 MiB bound on an export's RSS growth gives way around 70 GiB). An export
+// of more than 48.8 GiB whose size is not known up front fails at the 10,001st part and leaves
+// nothing behind.
 const (
-	writeBufferSize  = 8 << 20
+	minPartSize      = 5 << 20
 	writeConcurrency = 2
+	// maxParts is S3's limit; partSizeFor aims below it so that an estimate a little short of
+	// the real size still fits.
+	maxParts    = 10000
+	targetParts = 9000
 )
+
+// partSizeFor returns the part size for an object of about size bytes (-1 or 0: unknown).
+func partSizeFor(size int64) int64 {
+	if size <= minPartSize*targetParts {
+		return minPartSize
+	}
+	const mib = 1 << 20
+	return (size/targetParts + mib) / mib * mib
+}
 
 // maxManifestSize bounds what ReadManifest reads: a manifest is a few hundred bytes, and a bucket
 // is not trusted to hold only what the operator wrote.
@@ -72,8 +98,15 @@ type Manifest struct {
 // the drivers' Upload path has no internal pipe of its own, and the Azure driver's pipe path can
 // panic when an upload that is being closed fails.
 func WriteObject(ctx context.Context, b *blob.Bucket, key, contentType string, fill func(w io.Writer) error) error {
+	return writeObject(ctx, b, key, contentType, -1, fill)
+}
+
+// writeObject is WriteObject for an object of about size bytes (-1: unknown), which sets the part
+// size.
+func writeObject(ctx context.Context, b *blob.Bucket, key, contentType string, size int64, fill func(w io.Writer) error) error {
 	uctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	partSize := partSizeFor(size)
 	pr, pw := io.Pipe()
 	filled := make(chan error, 1)
 	go func() {
@@ -90,8 +123,9 @@ func WriteObject(ctx context.Context, b *blob.Bucket, key, contentType string, f
 		// No Content-Encoding on purpose: with one, GCS and HTTP clients decompress on the fly and
 		// a reader would no longer get the bytes that the manifest's sha256 describes.
 		ContentType:    contentType,
-		BufferSize:     writeBufferSize,
+		BufferSize:     int(partSize),
 		MaxConcurrency: writeConcurrency,
+		BeforeWrite:    func(as func(any) bool) error { s3Uploads(b, as, partSize); return nil },
 	})
 	if err != nil {
 		// Unblock fill if the store gave up while it was still writing.
@@ -104,6 +138,28 @@ func WriteObject(ctx context.Context, b *blob.Bucket, key, contentType string, f
 		return fmt.Errorf("upload %s: %w", key, err)
 	}
 	return nil
+}
+
+// s3Uploads sets up an S3 upload's transfer manager (as reaches it; other stores ignore this) for
+// flat memory. gocloud passes it the part size and concurrency but keeps the transfer manager's
+// multipart threshold of 16 MiB, and the transfer manager reads that much into one growing slice
+// before it knows that the upload is multipart: 16 MiB held until the second part is sent, plus as
+// much again of garbage, on top of its pool of parts. With the threshold at the part size the first
+// read is one part. The request checksum setting is the client's, as gocloud's own would be.
+func s3Uploads(b *blob.Bucket, as func(any) bool, partSize int64) {
+	var tm *transfermanager.Client
+	var client *s3.Client
+	if !as(&tm) || tm == nil || !b.As(&client) || client == nil {
+		return
+	}
+	checksums := client.Options().RequestChecksumCalculation
+	*tm = *transfermanager.New(client, func(o *transfermanager.Options) {
+		o.PartSizeBytes = partSize
+		o.MultipartUploadThreshold = partSize
+		o.Concurrency = writeConcurrency
+		o.MaxUploadParts = maxParts
+		o.RequestChecksumCalculation = checksums
+	})
 }
 
 // Export writes the date's report from src to b: the data object under its final key, then, once
@@ -129,7 +185,8 @@ func Export(ctx context.Context, b *blob.Bucket, r Report, c Compression, src io
 		contentType = "application/gzip"
 	}
 	var st Stats
-	err := WriteObject(ctx, b, key, contentType, func(w io.Writer) error {
+	size, src := storedSizeHint(src, c)
+	err := writeObject(ctx, b, key, contentType, size, func(w io.Writer) error {
 		var err error
 		st, err = Stream(ctx, w, src, c)
 		return err
@@ -161,6 +218,29 @@ func Export(ctx context.Context, b *blob.Bucket, r Report, c Compression, src io
 		return Manifest{}, err
 	}
 	return m, nil
+}
+
+// storedSizeHint estimates the stored object's size from the size that src announces (Download's
+// body does, from Content-Length), or returns -1, and returns the reader to stream from instead of
+// src. The stored form of a plain report is at most its size (gzip shrinks CSV), and that of a
+// gzip one stored as is its size; a gzip report stored plain is counted at 16 times its size, more
+// than gzip -1 usually gains on CSV (4-10 times).
+func storedSizeHint(src io.Reader, c Compression) (int64, io.Reader) {
+	s, ok := src.(interface{ Size() int64 })
+	if !ok || s.Size() <= 0 {
+		return -1, src
+	}
+	n := s.Size()
+	if c == Gzip {
+		return n, src
+	}
+	// Only a gzip source grows: look at its magic bytes. Stream's own buffer reads past this small
+	// one once it is drained.
+	br := bufio.NewReaderSize(src, 512)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		n *= 16
+	}
+	return n, br
 }
 
 // WriteManifest writes m as the date's manifest, all or nothing.
