@@ -41,10 +41,21 @@ func reportRollout(ctx context.Context, rep *rolloutevents.Reporter, obj runtime
 	in := rolloutevents.Input{Options: o, ContentHash: s.ContentHash}
 	for _, st := range out.Status {
 		t := rollout.Target{Kind: st.Kind, Namespace: st.Namespace, Name: st.Name}
-		complete := st.Message == "" && !slices.Contains(out.Pending, t) &&
-			!slices.ContainsFunc(out.InProgress, func(p rollout.Progress) bool { return p.Target == t })
-		in.Targets = append(in.Targets, rolloutevents.Target{Kind: st.Kind, Namespace: st.Namespace, Name: st.Name,
-			Hash: st.Hash, Rolled: slices.Contains(out.Rolled, t), Complete: complete})
+		et := rolloutevents.Target{Kind: st.Kind, Namespace: st.Namespace, Name: st.Name, Hash: st.Hash, Rolled: slices.Contains(out.Rolled, t)}
+		i := slices.IndexFunc(out.Earlier, func(p rollout.Progress) bool { return p.Target == t })
+		switch {
+		case st.Message != "":
+		case slices.Contains(out.Pending, t):
+			// Its rollout to the current content waits for the limit: its pods of an earlier
+			// content (a rollout the operator may have started) are what completes meanwhile.
+			et.Complete = i >= 0 && out.Earlier[i].Waiting == "" && out.Earlier[i].Hash == st.Hash
+		default:
+			et.Complete = !slices.ContainsFunc(out.InProgress, func(p rollout.Progress) bool { return p.Target == t })
+		}
+		if et.Rolled && i >= 0 {
+			et.Earlier, et.EarlierComplete = out.Earlier[i].Hash, out.Earlier[i].Waiting == ""
+		}
+		in.Targets = append(in.Targets, et)
 	}
 	return rep.Report(ctx, rolloutevents.Subject{Object: obj, Name: name, User: user, Key: key}, s.StatsigEvents, in)
 }

@@ -316,3 +316,80 @@ func TestClusterConfigSnapshotReportsRolloutsInEveryNamespace(t *testing.T) {
 	g.Consistently(func() int { return len(h.fake.LoggedEvents()) + len(h.fake.LoggedExposures()) }, quiet, poll).Should(Equal(4))
 	g.Expect(h.fake.Violations()).To(BeEmpty())
 }
+
+// A second change C while the rollout to B runs (C waits for the one-minute limit): B's rollout,
+// which really ran, is reported when B's pods are available (its event, and the exposure of the
+// group B carries, at B's completion); C's is reported when C's pods are, with what C changed
+// relative to B. Nothing twice, restarts included.
+func TestConfigSnapshotReportsRolloutSupersededWhileInProgress(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetExperiment("checkout_exp", "Control", map[string]any{"button": "blue"})
+	h.fake.SetConfig("checkout_settings", map[string]any{"max_items": 5})
+	h.serverSecret("statsig")
+	h.deployment("checkout-api")
+	h.configSnapshot("checkout", snapExperiments("checkout_exp"), snapConfigs("checkout_settings"),
+		snapRollout("Deployment", "checkout-api"), snapLogExposures(), snapRolloutEvents())
+	g.Eventually(h.csReady("checkout"), wait, poll).Should(Equal("True"))
+	h.completeRollout(g, "checkout-api")
+	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal("True"))
+	g.Eventually(h.fake.LoggedExposures, wait, poll).Should(ConsistOf(experimentExposure("checkout_exp", "Control")))
+
+	// B: a new group and a new config value; rolled at once.
+	h.fake.SetExperiment("checkout_exp", "Test", map[string]any{"button": "green"})
+	h.fake.SetConfig("checkout_settings", map[string]any{"max_items": 6})
+	h.requestCS(g, "checkout")
+	hashB := h.getCS("checkout").Status.ContentHash
+	g.Eventually(h.snapshotHashOf("checkout-api"), wait, poll).Should(Equal(hashB))
+
+	// C, within the minute: its rollout waits; B's keeps running.
+	h.fake.SetExperiment("checkout_exp", "Treatment", map[string]any{"button": "red"})
+	h.requestCS(g, "checkout")
+	hashC := h.getCS("checkout").Status.ContentHash
+	g.Expect(hashC).NotTo(Equal(hashB))
+	g.Eventually(h.rolledOut("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonRolloutPending))
+	g.Consistently(h.fake.LoggedEvents, quiet, poll).Should(BeEmpty(), "B's pods are not available yet")
+
+	// B's pods become available while C waits: B's rollout is reported, and B's group exposed.
+	h.completeRollout(g, "checkout-api")
+	g.Eventually(h.fake.LoggedEvents, wait, poll).Should(HaveLen(1), "B's rollout completed: its event is due")
+	g.Expect(h.fake.LoggedEvents()[0]).To(And(
+		HaveField("Value", "Deployment/"+h.ns+"/checkout-api"),
+		HaveField("Metadata", Equal(map[string]string{
+			"snapshot": "ConfigSnapshot/" + h.ns + "/checkout", "contentHash": hashB,
+			"changedEntities": "dynamicConfig/checkout_settings,experiment/checkout_exp",
+		}))))
+	g.Eventually(func() int { return len(h.fake.LoggedExposures()) }, wait, poll).Should(Equal(2), "B's group runs in pods now")
+	g.Expect(h.fake.LoggedExposures()[1]).To(experimentExposure("checkout_exp", "Test"))
+	g.Expect(h.snapshotHashOf("checkout-api")()).To(Equal(hashB), "C still waits for the limit")
+
+	// Restarted before C rolls (once status records what was sent): nothing of B is sent again.
+	g.Eventually(h.sentStatus("checkout"), wait, poll).Should(ConsistOf("Experiment/checkout_exp=Test",
+		"Deployment/"+h.ns+"/checkout-api="+hashB))
+	h.stop()
+	h.startManager()
+	h.requestCS(g, "checkout")
+	g.Consistently(func() int { return len(h.fake.LoggedEvents()) + len(h.fake.LoggedExposures()) }, quiet, poll).Should(Equal(3),
+		"events %v, exposures %v", h.fake.LoggedEvents(), h.fake.LoggedExposures())
+
+	// The limit passes: C rolls, and is reported when its pods are available, with what C changed
+	// relative to B.
+	h.rolloutClock.Step(2 * time.Minute)
+	h.requestCS(g, "checkout")
+	g.Eventually(h.snapshotHashOf("checkout-api"), wait, poll).Should(Equal(hashC))
+	h.completeRollout(g, "checkout-api")
+	g.Eventually(func() int { return len(h.fake.LoggedEvents()) }, wait, poll).Should(Equal(2))
+	g.Expect(h.fake.LoggedEvents()[1].Metadata).To(Equal(map[string]string{
+		"snapshot": "ConfigSnapshot/" + h.ns + "/checkout", "contentHash": hashC, "changedEntities": "experiment/checkout_exp"}))
+	g.Eventually(func() int { return len(h.fake.LoggedExposures()) }, wait, poll).Should(Equal(3))
+	g.Expect(h.fake.LoggedExposures()[2]).To(experimentExposure("checkout_exp", "Treatment"))
+	g.Eventually(h.sentStatus("checkout"), wait, poll).Should(ConsistOf("Experiment/checkout_exp=Treatment",
+		"Deployment/"+h.ns+"/checkout-api="+hashC))
+
+	h.stop()
+	h.startManager()
+	h.requestCS(g, "checkout")
+	g.Consistently(func() int { return len(h.fake.LoggedEvents()) + len(h.fake.LoggedExposures()) }, quiet, poll).Should(Equal(5))
+	g.Expect(h.getCS("checkout").Status.StatsigEvents.Rollouts).To(ConsistOf(HaveField("Rolled", "")), "nothing left in flight")
+	g.Expect(h.fake.Violations()).To(BeEmpty())
+}

@@ -185,10 +185,47 @@ type StatsigEventsStatus struct {
 	// +listType=atomic
 	// +optional
 	Rollouts []ReportedRollout `json:"rollouts,omitempty"`
+	// inFlight keeps, per earlier content whose rollout was started on some target before a later
+	// content replaced it, what that content changed and the exposures it carries that were not
+	// logged yet, so that its rollouts are reported when they complete (the later content's
+	// rollout waits for the one-minute limit meanwhile). An entry goes once no target is rolling
+	// that content any more and what it carried is logged; at most 20 are kept (the oldest go
+	// first). A content replaced before any rollout of it started never appears here: it is not
+	// reported as a rollout.
+	// +listType=map
+	// +listMapKey=contentHash
+	// +kubebuilder:validation:MaxItems=20
+	// +optional
+	InFlight []InFlightContent `json:"inFlight,omitempty"`
 	// failedSends counts the consecutive sends that failed; after a few, what was due is dropped
 	// (a Warning Event says so) instead of retried for ever.
 	// +optional
 	FailedSends int32 `json:"failedSends,omitempty"`
+}
+
+// InFlightContent is an earlier content of a snapshot whose rollout was started and not reported
+// everywhere yet.
+type InFlightContent struct {
+	// contentHash is the content.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	ContentHash string `json:"contentHash"`
+	// changed lists the entities ("<kind>/<name>") whose values that content changed, named in its
+	// rollout events.
+	// +listType=atomic
+	// +kubebuilder:validation:items:MaxLength=1040
+	// +optional
+	Changed []string `json:"changed,omitempty"`
+	// pendingExposures are the experiment groups and gate values that content carries and that
+	// were not logged yet: they are logged once its rollouts have completed (or were replaced by a
+	// later one) on every target rolled to it, provided one of them completed.
+	// +listType=atomic
+	// +optional
+	PendingExposures []LoggedExposure `json:"pendingExposures,omitempty"`
+	// completedTime is when a rollout of that content was first seen complete on some target.
+	// +optional
+	CompletedTime *metav1.Time `json:"completedTime,omitempty"`
 }
 
 // LoggedExposure is one experiment's group, or one gate's value, as logged (or to be logged) with
@@ -243,8 +280,10 @@ type ReportedRollout struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	Hash string `json:"hash,omitempty"`
-	// rolled is the content hash of a rollout the operator started and has not reported yet: it
-	// is reported once the target's new pods are available.
+	// rolled is the content hash of a rollout the operator started and has not reported yet (with
+	// rollout events off: not seen complete yet): it is reported once the target's new pods are
+	// available, even if a later content replaced it meanwhile; a rollout replaced before its new
+	// pods were available did not complete and is not reported.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	Rolled string `json:"rolled,omitempty"`

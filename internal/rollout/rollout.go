@@ -70,6 +70,11 @@ type Outcome struct {
 	// InProgress are targets set to the current content whose new pods are not all available yet,
 	// with what each waits for.
 	InProgress []Progress
+	// Earlier are the targets this pass found on an earlier content, those it rolled (as they were
+	// before the patch) and those Pending, with the content their pods carried and what their
+	// rollout still waited for: a rollout that a later content replaces may complete before the
+	// later one starts, and is a rollout of its own.
+	Earlier []Progress
 	// Wait is how long until the first pending rollout may run, and At when; zero when none is
 	// pending.
 	Wait time.Duration
@@ -81,7 +86,10 @@ type Outcome struct {
 // Progress says what a target's rollout waits for.
 type Progress struct {
 	Target
+	// Waiting is what its rollout waits for, "" when its pods are all available.
 	Waiting string
+	// Hash is the content its pods carry (set in Outcome.Earlier only).
+	Hash string
 }
 
 // Reconcile brings each target's pods to content. A target runs the current content when its pod
@@ -106,12 +114,17 @@ func (r *Roller) Reconcile(ctx context.Context, content Content, targets []Targe
 			e.Hash = content.Hash
 			out.progress(t, w)
 		default:
+			earlier := Progress{Target: t, Waiting: w.rolling(), Hash: w.annotation()}
+			if earlier.Hash == "" {
+				earlier.Hash = last.Hash
+			}
 			if e.LastRolloutTime != nil {
 				// Status keeps whole seconds: add the second the truncation may have taken off, so
 				// that the interval is never shorter than MinInterval.
 				next := e.LastRolloutTime.Add(r.minInterval() + time.Second)
 				if now.Before(next) {
 					out.Pending = append(out.Pending, t)
+					out.Earlier = append(out.Earlier, earlier)
 					if out.At.IsZero() || next.Before(out.At) {
 						out.At, out.Wait = next, next.Sub(now)
 					}
@@ -128,6 +141,7 @@ func (r *Roller) Reconcile(ctx context.Context, content Content, targets []Targe
 				ts := metav1.NewTime(now)
 				e.Hash, e.LastRolloutTime = content.Hash, &ts
 				out.Rolled = append(out.Rolled, t)
+				out.Earlier = append(out.Earlier, earlier)
 				out.progress(t, w)
 			}
 		}

@@ -323,3 +323,46 @@ func TestRolloutConditionInProgress(t *testing.T) {
 	g.Expect(c.Reason).To(Equal(statsigv1alpha1.ReasonRolloutInProgress))
 	g.Expect(c.Message).To(Equal("Waiting for pods of the current content: Deployment shop/api (0 of 3 replicas updated)"))
 }
+
+// A target waiting for the limit, and one rolled, are reported with the content their pods carried
+// and whether those pods were all available: a rollout a later content replaces may complete first.
+func TestRolloutReportsEarlierContentOfWaitingAndRolledTargets(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	r, c, clk := setup(t, deployment("api"))
+	targets := []Target{{Kind: "Deployment", Namespace: "shop", Name: "api"}}
+	out, err := r.Reconcile(ctx, first("h1"), targets, nil)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out.Earlier).To(BeEmpty(), "on the current content")
+	out, err = r.Reconcile(ctx, changed("h2", clk), targets, roundTrip(out.Status))
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out.Rolled).To(Equal(targets))
+	g.Expect(out.Earlier).To(ConsistOf(Progress{Target: targets[0], Hash: "h1"}), "h1's pods were available before the patch")
+	status := roundTrip(out.Status)
+
+	setStatus := func(updated int32) {
+		d := &appsv1.Deployment{}
+		g.Expect(c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: "api"}, d)).To(Succeed())
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: 3, UpdatedReplicas: updated, ReadyReplicas: 3, AvailableReplicas: 3}
+		g.Expect(c.Status().Update(ctx, d)).To(Succeed())
+	}
+	setStatus(1)
+	clk.Step(10 * time.Second)
+	out, err = r.Reconcile(ctx, changed("h3", clk), targets, status)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out.Pending).To(Equal(targets))
+	g.Expect(out.Earlier).To(ConsistOf(And(HaveField("Hash", "h2"), HaveField("Waiting", "1 of 3 replicas updated"))))
+	status = roundTrip(out.Status)
+
+	setStatus(3)
+	out, err = r.Reconcile(ctx, changed("h3", clk), targets, status)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out.Earlier).To(ConsistOf(Progress{Target: targets[0], Hash: "h2"}), "h2's pods are available while h3 waits")
+	status = roundTrip(out.Status)
+
+	clk.Step(time.Minute)
+	out, err = r.Reconcile(ctx, changed("h3", clk), targets, status)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(out.Rolled).To(Equal(targets))
+	g.Expect(out.Earlier).To(ConsistOf(Progress{Target: targets[0], Hash: "h2"}), "as found before the patch")
+}

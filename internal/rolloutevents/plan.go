@@ -20,6 +20,9 @@ import (
 // EventName is the log_event name of a completed rollout.
 const EventName = "statsig_operator_rollout"
 
+// MaxInFlight bounds status.statsigEvents.inFlight (its MaxItems): the oldest entries go first.
+const MaxInFlight = 20
+
 // MaxFailedSends bounds the sends of what is due: after this many failed reconciles in a row, what
 // was due is dropped.
 const MaxFailedSends = 5
@@ -38,7 +41,9 @@ func (o Options) On() bool { return o.Exposures || o.Rollouts }
 // Observe records content just written (its hash and evaluated values) in s: which entities it
 // changed since the content s described, and which experiment groups and gate values it carries
 // that were not logged yet (recomputed on every sync, so that turning logExposures on takes effect
-// without a change of content). With o off, s is cleared.
+// without a change of content). The content it replaces is kept in s.InFlight while a rollout of
+// it, started by the operator, has not been reported: that rollout is reported when it completes,
+// even though the new content's rollout waits. With o off, s is cleared.
 func Observe(s **statsigv1alpha1.StatsigEventsStatus, o Options, hash string, v *snapshot.Values) {
 	if !o.On() {
 		*s = nil
@@ -49,6 +54,11 @@ func Observe(s **statsigv1alpha1.StatsigEventsStatus, o Options, hash string, v 
 	}
 	st := *s
 	if st.ContentHash != hash {
+		st.InFlight = slices.DeleteFunc(st.InFlight, func(c statsigv1alpha1.InFlightContent) bool { return c.ContentHash == hash })
+		if prev := st.ContentHash; prev != "" && slices.ContainsFunc(st.Rollouts, func(r statsigv1alpha1.ReportedRollout) bool { return r.Rolled == prev }) {
+			st.InFlight = append(st.InFlight, statsigv1alpha1.InFlightContent{ContentHash: prev, Changed: st.Changed, PendingExposures: st.PendingExposures})
+			st.InFlight = st.InFlight[max(len(st.InFlight)-MaxInFlight, 0):]
+		}
 		entities := digests(v)
 		st.Changed = nil
 		if len(st.Entities) > 0 {
@@ -60,6 +70,9 @@ func Observe(s **statsigv1alpha1.StatsigEventsStatus, o Options, hash string, v 
 	st.PendingExposures = nil
 	if !o.Exposures {
 		st.Exposures = nil
+		for i := range st.InFlight {
+			st.InFlight[i].PendingExposures = nil
+		}
 		return
 	}
 	for _, e := range exposures(v, hash) {
@@ -77,8 +90,15 @@ type Target struct {
 	Hash string
 	// Rolled: the operator rolled it to the current content in this pass.
 	Rolled bool
-	// Complete: its pods of Hash are available (not missing, pending or in progress).
+	// Complete: its pods of Hash are available (not missing or in progress). A target whose
+	// rollout to the current content waits for the limit is complete when its pods of the earlier
+	// content are.
 	Complete bool
+	// Earlier, for a target Rolled in this pass, is the content its pods carried before, and
+	// EarlierComplete whether they were all available then: the rollout to Earlier completed
+	// before this pass replaced it.
+	Earlier         string
+	EarlierComplete bool
 }
 
 // Value is the log_event value naming the workload.
@@ -92,24 +112,35 @@ type Input struct {
 	Targets     []Target
 }
 
+// Rollout is one completed rollout of a target to a content.
+type Rollout struct {
+	Target
+	// Hash is the content rolled out, Changed the entities it changed (for the event's metadata).
+	Hash    string
+	Changed []string
+}
+
 // Plan is what is due now.
 type Plan struct {
 	// Exposures to log, each naming the content that carried it.
 	Exposures []statsigv1alpha1.LoggedExposure
-	// Rollouts completed and not reported yet.
-	Rollouts []Target
-	// Changed are the entities the content changed, for the rollout events' metadata.
-	Changed []string
+	// Rollouts completed and not reported yet, to be sent as events (with statsigEvents.rollouts).
+	Rollouts []Rollout
+	// Completed are the rollouts this pass found complete and not reported yet, whether or not
+	// events are sent: recorded by Completed.
+	Completed []Rollout
 }
 
 // Empty reports whether nothing is due.
 func (p Plan) Empty() bool { return len(p.Exposures) == 0 && len(p.Rollouts) == 0 }
 
-// NoteRolled records, for events, the targets rolled to the current content in this pass: their
-// rollouts are reported when they complete. A target that adopted the content without a rollout
-// (created after it), and the first content (a baseline, which rolls nothing), are never noted.
+// NoteRolled records the targets rolled to the current content in this pass: their rollouts are
+// reported when they complete, even after a later content replaced the current one. A target that
+// adopted the content without a rollout (created after it), and the first content (a baseline,
+// which rolls nothing), are never noted. Report calls it after Due, which reads the rollouts the
+// pass replaced.
 func NoteRolled(s *statsigv1alpha1.StatsigEventsStatus, in Input) {
-	if s == nil || !in.Rollouts || s.ContentHash != in.ContentHash {
+	if s == nil || !in.On() || s.ContentHash != in.ContentHash {
 		return
 	}
 	for _, t := range in.Targets {
@@ -124,38 +155,87 @@ func NoteRolled(s *statsigv1alpha1.StatsigEventsStatus, in Input) {
 	}
 }
 
-// Due plans what to send: the pending exposures of the current content once every target runs it
-// with its new pods available, and an event for each target whose noted rollout to the current
-// content has completed.
+// Due plans what to send, before NoteRolled notes this pass's rollouts: an event for each rollout
+// the operator started (to the current content or to an earlier one a later content replaced) whose
+// pods are now available; the pending exposures of the current content once every target runs it
+// with its new pods available; and those of an earlier content once a rollout of it completed and
+// no target is still rolling it.
 func Due(s *statsigv1alpha1.StatsigEventsStatus, in Input) Plan {
 	var p Plan
 	if s == nil || !in.On() || in.ContentHash == "" || s.ContentHash != in.ContentHash || len(in.Targets) == 0 {
 		return p
 	}
+	completed := func(t Target, hash string) {
+		r := Rollout{Target: t, Hash: hash, Changed: s.Changed}
+		if hash != s.ContentHash {
+			r.Changed = nil
+			if c, ok := findInFlight(s.InFlight, hash); ok {
+				r.Changed = c.Changed
+			}
+		}
+		p.Completed = append(p.Completed, r)
+	}
+	// still: the earlier contents some target is still rolling, its new pods not available.
+	still := map[string]bool{}
 	all := true
 	for _, t := range in.Targets {
 		if !t.Complete || t.Hash != in.ContentHash {
 			all = false
 		}
-	}
-	if in.Exposures && all {
-		p.Exposures = slices.Clone(s.PendingExposures)
+		r, _ := findRollout(s.Rollouts, t)
+		switch {
+		case t.Rolled:
+			if r.Rolled != "" && r.Rolled != in.ContentHash && t.EarlierComplete && t.Earlier == r.Rolled {
+				completed(t, r.Rolled) // completed before this pass replaced it
+			}
+			if t.Complete && t.Hash == in.ContentHash {
+				completed(t, in.ContentHash)
+			}
+		case r.Rolled == "":
+		case t.Complete && t.Hash == r.Rolled:
+			completed(t, r.Rolled)
+		default:
+			still[r.Rolled] = true
+		}
 	}
 	if in.Rollouts {
-		for _, t := range in.Targets {
-			if !t.Complete || t.Hash != in.ContentHash {
-				continue
-			}
-			if r, ok := findRollout(s.Rollouts, t); !ok || r.Rolled != in.ContentHash {
-				continue
-			}
-			p.Rollouts = append(p.Rollouts, t)
-		}
-		if len(p.Rollouts) > 0 {
-			p.Changed = s.Changed
+		p.Rollouts = slices.Clone(p.Completed)
+	}
+	if !in.Exposures {
+		return p
+	}
+	for _, c := range s.InFlight {
+		done := c.CompletedTime != nil || slices.ContainsFunc(p.Completed, func(r Rollout) bool { return r.Hash == c.ContentHash })
+		if done && !still[c.ContentHash] {
+			p.Exposures = appendUnlogged(p.Exposures, s.Exposures, c.PendingExposures)
 		}
 	}
+	if all {
+		p.Exposures = appendUnlogged(p.Exposures, s.Exposures, s.PendingExposures)
+	}
 	return p
+}
+
+// Completed records the rollouts p found complete: the earlier contents they carried as completed
+// (their exposures may be due), and, with rollout events off, the rollouts as done (there is
+// nothing to report). With events on, Sent records them once reported. It drops the earlier
+// contents no target rolls any more that have nothing left to log.
+func Completed(s *statsigv1alpha1.StatsigEventsStatus, p Plan, o Options, now time.Time) {
+	if s == nil {
+		return
+	}
+	ts := metav1.NewTime(now)
+	for _, r := range p.Completed {
+		if i := slices.IndexFunc(s.InFlight, func(c statsigv1alpha1.InFlightContent) bool { return c.ContentHash == r.Hash }); i >= 0 && s.InFlight[i].CompletedTime == nil {
+			s.InFlight[i].CompletedTime = &ts
+		}
+		if !o.Rollouts {
+			if i := slices.IndexFunc(s.Rollouts, func(x statsigv1alpha1.ReportedRollout) bool { return sameTarget(x, r.Target) }); i >= 0 && s.Rollouts[i].Rolled == r.Hash {
+				s.Rollouts[i].Rolled = ""
+			}
+		}
+	}
+	tidy(s)
 }
 
 // Sent records p as sent at now: its exposures as logged, its rollouts as reported.
@@ -169,21 +249,19 @@ func Sent(s *statsigv1alpha1.StatsigEventsStatus, p Plan, now time.Time) {
 			s.Exposures = append(s.Exposures, e)
 		}
 	}
-	if len(p.Exposures) > 0 {
-		s.PendingExposures = nil
-	}
 	for _, t := range p.Rollouts {
-		r := statsigv1alpha1.ReportedRollout{Kind: t.Kind, Namespace: t.Namespace, Name: t.Name, Hash: s.ContentHash, Time: &ts}
-		if i := slices.IndexFunc(s.Rollouts, func(x statsigv1alpha1.ReportedRollout) bool { return sameTarget(x, t) }); i >= 0 && s.Rollouts[i].Rolled != s.ContentHash {
-			r.Rolled = s.Rollouts[i].Rolled // a later rollout, not this one
-		}
-		if i := slices.IndexFunc(s.Rollouts, func(x statsigv1alpha1.ReportedRollout) bool { return sameTarget(x, t) }); i >= 0 {
+		r := statsigv1alpha1.ReportedRollout{Kind: t.Kind, Namespace: t.Namespace, Name: t.Name, Hash: t.Hash, Time: &ts}
+		if i := slices.IndexFunc(s.Rollouts, func(x statsigv1alpha1.ReportedRollout) bool { return sameTarget(x, t.Target) }); i >= 0 {
+			if s.Rollouts[i].Rolled != t.Hash {
+				r.Rolled = s.Rollouts[i].Rolled // a later rollout, not this one
+			}
 			s.Rollouts[i] = r
 		} else {
 			s.Rollouts = append(s.Rollouts, r)
 		}
 	}
 	s.FailedSends = 0
+	tidy(s)
 }
 
 // Failed records a failed send of p. It reports whether p was dropped: after MaxFailedSends
@@ -203,7 +281,8 @@ func RetryAfter(n int32) time.Duration {
 	return min(d, 5*time.Minute)
 }
 
-// Prune keeps only the reported rollouts of targets still in the spec.
+// Prune keeps only the reported rollouts of targets still in the spec, and the earlier contents
+// still in flight.
 func Prune(s *statsigv1alpha1.StatsigEventsStatus, targets []Target) {
 	if s == nil {
 		return
@@ -211,6 +290,51 @@ func Prune(s *statsigv1alpha1.StatsigEventsStatus, targets []Target) {
 	s.Rollouts = slices.DeleteFunc(s.Rollouts, func(r statsigv1alpha1.ReportedRollout) bool {
 		return !slices.ContainsFunc(targets, func(t Target) bool { return sameTarget(r, t) })
 	})
+	tidy(s)
+}
+
+// tidy drops what was logged from the pending exposures, and the earlier contents that no target
+// is rolling any more and that have nothing left to log (or never completed anywhere: their groups
+// never ran in pods).
+func tidy(s *statsigv1alpha1.StatsigEventsStatus) {
+	s.PendingExposures = appendUnlogged(nil, s.Exposures, s.PendingExposures)
+	for i := range s.InFlight {
+		s.InFlight[i].PendingExposures = appendUnlogged(nil, s.Exposures, s.InFlight[i].PendingExposures)
+	}
+	s.InFlight = slices.DeleteFunc(s.InFlight, func(c statsigv1alpha1.InFlightContent) bool {
+		if slices.ContainsFunc(s.Rollouts, func(r statsigv1alpha1.ReportedRollout) bool { return r.Rolled == c.ContentHash }) {
+			return false
+		}
+		return c.CompletedTime == nil || len(c.PendingExposures) == 0
+	})
+	if len(s.InFlight) == 0 {
+		s.InFlight = nil
+	}
+}
+
+// appendUnlogged appends to out the exposures of list that logged does not record yet (same group
+// and value), and that out does not hold already.
+func appendUnlogged(out, logged, list []statsigv1alpha1.LoggedExposure) []statsigv1alpha1.LoggedExposure {
+	same := func(a, b statsigv1alpha1.LoggedExposure) bool {
+		return a.Kind == b.Kind && a.Name == b.Name && a.Group == b.Group && a.ValueHash == b.ValueHash
+	}
+	for _, e := range list {
+		if last, ok := findExposure(logged, e.Kind, e.Name); ok && same(last, e) {
+			continue
+		}
+		if slices.ContainsFunc(out, func(x statsigv1alpha1.LoggedExposure) bool { return same(x, e) }) {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func findInFlight(list []statsigv1alpha1.InFlightContent, hash string) (statsigv1alpha1.InFlightContent, bool) {
+	if i := slices.IndexFunc(list, func(c statsigv1alpha1.InFlightContent) bool { return c.ContentHash == hash }); i >= 0 {
+		return list[i], true
+	}
+	return statsigv1alpha1.InFlightContent{}, false
 }
 
 func sameTarget(r statsigv1alpha1.ReportedRollout, t Target) bool {

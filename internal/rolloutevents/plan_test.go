@@ -2,6 +2,7 @@ package rolloutevents
 
 import (
 	"encoding/json"
+	"strconv"
 	"testing"
 	"time"
 
@@ -35,10 +36,13 @@ func target(name, hash string, rolled, complete bool) Target {
 	return Target{Kind: "Deployment", Namespace: "ns", Name: name, Hash: hash, Rolled: rolled, Complete: complete}
 }
 
-// pass notes the rollouts of in and plans, as Report does.
+// pass plans, notes the rollouts of in and records the completed ones, as Report does.
 func pass(s *statsigv1alpha1.StatsigEventsStatus, in Input) Plan {
+	Prune(s, in.Targets)
+	p := Due(s, in)
 	NoteRolled(s, in)
-	return Due(s, in)
+	Completed(s, p, in.Options, t0)
+	return p
 }
 
 func names(es []statsigv1alpha1.LoggedExposure) []string {
@@ -79,7 +83,7 @@ func TestPlanAcrossContents(t *testing.T) {
 	p = pass(s, in)
 	g.Expect(p.Exposures).To(BeEmpty(), "b's new pods are not available")
 	g.Expect(p.Rollouts).To(ConsistOf(HaveField("Name", "a")), "a's rollout completed")
-	g.Expect(p.Changed).To(Equal([]string{"experiment/exp"}))
+	g.Expect(p.Rollouts[0].Changed).To(Equal([]string{"experiment/exp"}))
 	Sent(s, p, t0.Add(2*time.Minute))
 	in.Targets[1].Complete = true
 	p = pass(s, in)
@@ -164,4 +168,166 @@ func TestFailedSendsAreBounded(t *testing.T) {
 	g.Expect(RetryAfter(1)).To(Equal(10 * time.Second))
 	g.Expect(RetryAfter(3)).To(Equal(40 * time.Second))
 	g.Expect(RetryAfter(20)).To(Equal(5 * time.Minute))
+}
+
+// rollouts names the planned rollout events as "<target>=<hash>".
+func rollouts(p Plan) []string {
+	out := []string{}
+	for _, r := range p.Rollouts {
+		out = append(out, r.Name+"="+r.Hash)
+	}
+	return out
+}
+
+// rolledOnce brings s to content h2 (group Test) rolled on the targets, after a baseline h1 (group
+// Control) whose exposures were logged.
+func rolledOnce(g Gomega, o Options, targets ...string) *statsigv1alpha1.StatsigEventsStatus {
+	var s *statsigv1alpha1.StatsigEventsStatus
+	Observe(&s, o, "h1", values("Control", 1, false))
+	in := Input{Options: o, ContentHash: "h1"}
+	for _, n := range targets {
+		in.Targets = append(in.Targets, target(n, "h1", false, true))
+	}
+	Sent(s, pass(s, in), t0)
+	Observe(&s, o, "h2", values("Test", 1, false))
+	in.ContentHash = "h2"
+	for i := range in.Targets {
+		in.Targets[i] = target(in.Targets[i].Name, "h2", true, false)
+	}
+	g.Expect(pass(s, in).Empty()).To(BeTrue())
+	return s
+}
+
+// A later content arrives while the rollout to h2 runs (its own waits for the limit): h2's rollout
+// is reported when h2's pods are available, with h2's changes, and h2's group exposed then; h3's is
+// reported when it completes, with what h3 changed relative to h2.
+func TestPlanRolloutReplacedWhileInProgress(t *testing.T) {
+	g := NewWithT(t)
+	s := rolledOnce(g, both, "a")
+	v3 := values("Treatment", 1, false)
+	v3.DynamicConfigs["c"] = statsig.ConfigResult{Value: json.RawMessage(`{"a":2}`)}
+	Observe(&s, both, "h3", v3)
+	g.Expect(s.InFlight).To(ConsistOf(And(HaveField("ContentHash", "h2"), HaveField("Changed", []string{"experiment/exp"}))))
+	g.Expect(s.Changed).To(Equal([]string{"dynamicConfig/c", "experiment/exp"}), "relative to h2")
+
+	pending := Input{Options: both, ContentHash: "h3", Targets: []Target{target("a", "h2", false, false)}}
+	g.Expect(pass(s, pending).Empty()).To(BeTrue(), "h2's pods are not available yet")
+	pending.Targets[0].Complete = true
+	p := pass(s, pending)
+	g.Expect(rollouts(p)).To(Equal([]string{"a=h2"}))
+	g.Expect(p.Rollouts[0].Changed).To(Equal([]string{"experiment/exp"}))
+	g.Expect(names(p.Exposures)).To(Equal([]string{"Experiment/exp=Test"}))
+	g.Expect(p.Exposures[0].ContentHash).To(Equal("h2"))
+	Sent(s, p, t0.Add(time.Minute))
+	g.Expect(s.InFlight).To(BeEmpty(), "reported and logged: nothing left of h2")
+	g.Expect(pass(s, pending).Empty()).To(BeTrue(), "nothing twice")
+
+	rolled := Input{Options: both, ContentHash: "h3", Targets: []Target{{Kind: "Deployment", Namespace: "ns", Name: "a", Hash: "h3",
+		Rolled: true, Earlier: "h2", EarlierComplete: true}}}
+	g.Expect(pass(s, rolled).Empty()).To(BeTrue(), "h2 was reported already")
+	p = pass(s, Input{Options: both, ContentHash: "h3", Targets: []Target{target("a", "h3", false, true)}})
+	g.Expect(rollouts(p)).To(Equal([]string{"a=h3"}))
+	g.Expect(p.Rollouts[0].Changed).To(Equal([]string{"dynamicConfig/c", "experiment/exp"}))
+	g.Expect(names(p.Exposures)).To(Equal([]string{"Experiment/exp=Treatment"}))
+}
+
+// h2's pods became available while the operator was down, and the pass after the restart rolls h3
+// at once: h2's rollout is still reported, once.
+func TestPlanRolloutCompletedBeforeTheNextRolled(t *testing.T) {
+	g := NewWithT(t)
+	s := rolledOnce(g, both, "a")
+	Observe(&s, both, "h3", values("Treatment", 1, false))
+	rolled := Input{Options: both, ContentHash: "h3", Targets: []Target{{Kind: "Deployment", Namespace: "ns", Name: "a", Hash: "h3",
+		Rolled: true, Earlier: "h2", EarlierComplete: true}}}
+	p := pass(s, rolled)
+	g.Expect(rollouts(p)).To(Equal([]string{"a=h2"}))
+	g.Expect(names(p.Exposures)).To(Equal([]string{"Experiment/exp=Test"}))
+	Sent(s, p, t0)
+	g.Expect(s.Rollouts).To(ConsistOf(And(HaveField("Hash", "h2"), HaveField("Rolled", "h3"))), "h3's rollout is still to report")
+	p = pass(s, Input{Options: both, ContentHash: "h3", Targets: []Target{target("a", "h3", false, true)}})
+	g.Expect(rollouts(p)).To(Equal([]string{"a=h3"}))
+	g.Expect(names(p.Exposures)).To(Equal([]string{"Experiment/exp=Treatment"}))
+}
+
+// A rollout replaced before its pods were available did not complete: not reported, and its group
+// not exposed.
+func TestPlanRolloutReplacedBeforeCompletionIsNotReported(t *testing.T) {
+	g := NewWithT(t)
+	s := rolledOnce(g, both, "a")
+	Observe(&s, both, "h3", values("Treatment", 1, false))
+	rolled := Input{Options: both, ContentHash: "h3", Targets: []Target{{Kind: "Deployment", Namespace: "ns", Name: "a", Hash: "h3",
+		Rolled: true, Earlier: "h2", EarlierComplete: false}}}
+	g.Expect(pass(s, rolled).Empty()).To(BeTrue())
+	g.Expect(s.InFlight).To(BeEmpty(), "h2 never completed anywhere")
+	p := pass(s, Input{Options: both, ContentHash: "h3", Targets: []Target{target("a", "h3", false, true)}})
+	g.Expect(rollouts(p)).To(Equal([]string{"a=h3"}))
+	g.Expect(names(p.Exposures)).To(Equal([]string{"Experiment/exp=Treatment"}))
+}
+
+// A content replaced before any rollout of it started is not a rollout: not reported, its group
+// exposed only when a later rolled content carries it.
+func TestPlanContentReplacedBeforeItsRolloutStartedIsNotReported(t *testing.T) {
+	g := NewWithT(t)
+	s := rolledOnce(g, both, "a")
+	Sent(s, pass(s, Input{Options: both, ContentHash: "h2", Targets: []Target{target("a", "h2", false, true)}}), t0)
+	g.Expect(s.Rollouts).To(ConsistOf(And(HaveField("Hash", "h2"), HaveField("Rolled", ""))))
+
+	Observe(&s, both, "h3", values("Treatment", 1, false)) // a waits for the limit
+	g.Expect(pass(s, Input{Options: both, ContentHash: "h3", Targets: []Target{target("a", "h2", false, true)}}).Empty()).To(BeTrue())
+	Observe(&s, both, "h4", values("Other", 1, true)) // replaces h3, never rolled
+	Observe(&s, both, "h5", values("Treatment", 1, true))
+	g.Expect(s.InFlight).To(BeEmpty())
+	rolled := Input{Options: both, ContentHash: "h5", Targets: []Target{{Kind: "Deployment", Namespace: "ns", Name: "a", Hash: "h5",
+		Rolled: true, Earlier: "h2", EarlierComplete: true}}}
+	g.Expect(pass(s, rolled).Empty()).To(BeTrue())
+	p := pass(s, Input{Options: both, ContentHash: "h5", Targets: []Target{target("a", "h5", false, true)}})
+	g.Expect(rollouts(p)).To(Equal([]string{"a=h5"}))
+	g.Expect(names(p.Exposures)).To(ConsistOf("Experiment/exp=Treatment", "Gate/g=true"), "h4's group never ran in pods")
+}
+
+// With two targets rolled to h2, h2's group is exposed once no target is still rolling h2: one
+// completed, the other replaced by h3 before its pods were available.
+func TestPlanReplacedContentExposedOnceNoTargetRollsIt(t *testing.T) {
+	g := NewWithT(t)
+	s := rolledOnce(g, both, "a", "b")
+	Observe(&s, both, "h3", values("Treatment", 1, false))
+	p := pass(s, Input{Options: both, ContentHash: "h3", Targets: []Target{target("a", "h2", false, true), target("b", "h2", false, false)}})
+	g.Expect(rollouts(p)).To(Equal([]string{"a=h2"}))
+	g.Expect(p.Exposures).To(BeEmpty(), "b's pods of h2 are not available")
+	Sent(s, p, t0)
+	p = pass(s, Input{Options: both, ContentHash: "h3", Targets: []Target{target("a", "h2", false, true),
+		{Kind: "Deployment", Namespace: "ns", Name: "b", Hash: "h3", Rolled: true, Earlier: "h2"}}})
+	g.Expect(p.Rollouts).To(BeEmpty(), "b's rollout to h2 did not complete")
+	g.Expect(names(p.Exposures)).To(Equal([]string{"Experiment/exp=Test"}), "a's pods ran h2's group")
+	Sent(s, p, t0)
+	g.Expect(s.InFlight).To(BeEmpty())
+}
+
+// With rollout events off, replaced contents are still tracked for their exposures.
+func TestPlanExposuresOnlyOfReplacedContent(t *testing.T) {
+	g := NewWithT(t)
+	o := Options{Exposures: true}
+	s := rolledOnce(g, o, "a")
+	Observe(&s, o, "h3", values("Treatment", 1, false))
+	g.Expect(s.InFlight).To(HaveLen(1))
+	p := pass(s, Input{Options: o, ContentHash: "h3", Targets: []Target{target("a", "h2", false, true)}})
+	g.Expect(p.Rollouts).To(BeEmpty())
+	g.Expect(names(p.Exposures)).To(Equal([]string{"Experiment/exp=Test"}))
+	g.Expect(s.Rollouts).To(ConsistOf(HaveField("Rolled", "")), "nothing to report: done")
+	Sent(s, p, t0)
+	g.Expect(s.InFlight).To(BeEmpty())
+	g.Expect(pass(s, Input{Options: o, ContentHash: "h3", Targets: []Target{target("a", "h2", false, true)}}).Empty()).To(BeTrue())
+}
+
+// status.statsigEvents.inFlight stays within its bound.
+func TestPlanInFlightBounded(t *testing.T) {
+	g := NewWithT(t)
+	var s *statsigv1alpha1.StatsigEventsStatus
+	for i := range MaxInFlight + 5 {
+		h := "h" + strconv.Itoa(i)
+		Observe(&s, both, h, values("G"+strconv.Itoa(i), 1, false))
+		NoteRolled(s, Input{Options: both, ContentHash: h, Targets: []Target{target("t"+strconv.Itoa(i), h, true, false)}})
+	}
+	g.Expect(s.InFlight).To(HaveLen(MaxInFlight))
+	g.Expect(s.InFlight[0].ContentHash).To(Equal("h4"), "the oldest went first")
 }

@@ -71,8 +71,9 @@ func (r *Reporter) Report(ctx context.Context, sub Subject, s *statsigv1alpha1.S
 		return 0
 	}
 	Prune(s, in.Targets)
+	p := Due(s, in) // before noting this pass's rollouts: it reads those they replace
 	NoteRolled(s, in)
-	p := Due(s, in)
+	Completed(s, p, in.Options, r.Clock.Now())
 	if p.Empty() {
 		return 0
 	}
@@ -101,7 +102,7 @@ func (r *Reporter) Report(ctx context.Context, sub Subject, s *statsigv1alpha1.S
 		}
 	}
 	if len(p.Rollouts) > 0 {
-		if err := c.LogEvents(ctx, rolloutEvents(sub, s.ContentHash, p, now)); err != nil {
+		if err := c.LogEvents(ctx, rolloutEvents(sub, p, now)); err != nil {
 			failed.Rollouts = p.Rollouts
 			errs = append(errs, fmt.Sprintf("log_event (%d rollouts): %v", len(p.Rollouts), err))
 		} else {
@@ -157,20 +158,20 @@ func customExposures(u statsig.User, es []statsigv1alpha1.LoggedExposure, at tim
 	return out
 }
 
-// rolloutEvents turns completed rollouts into log_event entries.
-func rolloutEvents(sub Subject, hash string, p Plan, at time.Time) []statsig.Event {
-	changed := p.Changed
-	more := ""
-	if len(changed) > maxChangedInMetadata {
-		more = fmt.Sprintf(" and %d more", len(changed)-maxChangedInMetadata)
-		changed = changed[:maxChangedInMetadata]
-	}
+// rolloutEvents turns completed rollouts into log_event entries, each naming the content it
+// rolled out and what that content changed.
+func rolloutEvents(sub Subject, p Plan, at time.Time) []statsig.Event {
 	out := make([]statsig.Event, 0, len(p.Rollouts))
-	for _, t := range p.Rollouts {
-		out = append(out, statsig.Event{EventName: EventName, Value: t.Value(), Time: at.UnixMilli(), User: sub.User,
+	for _, r := range p.Rollouts {
+		changed, more := r.Changed, ""
+		if len(changed) > maxChangedInMetadata {
+			more = fmt.Sprintf(" and %d more", len(changed)-maxChangedInMetadata)
+			changed = changed[:maxChangedInMetadata]
+		}
+		out = append(out, statsig.Event{EventName: EventName, Value: r.Value(), Time: at.UnixMilli(), User: sub.User,
 			Metadata: map[string]string{
 				"snapshot":        sub.Name,
-				"contentHash":     hash,
+				"contentHash":     r.Hash,
 				"changedEntities": strings.Join(changed, ",") + more,
 			}})
 	}
