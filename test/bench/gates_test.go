@@ -163,10 +163,6 @@ func sequentialPeer(t testing.TB, latency time.Duration, calls int) time.Duratio
 
 type gateCheckFilter func(u unstructured.Unstructured) bool
 
-func countGateChecks(t testing.TB, ns string, keep gateCheckFilter) int {
-	return countObjects(t, "GateCheckList", ns, keep)
-}
-
 func countObjects(t testing.TB, listKind, ns string, keep gateCheckFilter) int {
 	list := &unstructured.UnstructuredList{}
 	list.SetGroupVersionKind(statsigv1alpha1.GroupVersion.WithKind(listKind))
