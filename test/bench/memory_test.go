@@ -23,7 +23,7 @@ type memScenario struct {
 // memResult is the operator's RSS (bytes): idle, and its growth for each step, held (after a GC,
 // what the goals are about) and right after the step (its garbage included).
 type memResult struct {
-	Idle, UnrelatedGrowth, CRGrowth int64
+	Idle, UnrelatedGrowth, CRGrowth       int64
 	UnrelatedGrowthAtOnce, CRGrowthAtOnce int64
 }
 
