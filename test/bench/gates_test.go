@@ -231,9 +231,20 @@ func newNamespace(t testing.TB, prefix string) string {
 	nsSeq.n++
 	name := fmt.Sprintf("%s-%d-%d", prefix, nsSeq.n, time.Now().UnixNano()%1e6)
 	nsSeq.Unlock()
-	if err := cluster.get(t).k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+	k8s := cluster.get(t).k8s
+	if err := k8s.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 		t.Fatal(err)
 	}
+	// envtest runs no namespace controller, so deleting the namespace would leave its objects: they
+	// are deleted one kind at a time instead, so that the next measurement's operator neither caches
+	// nor lists them. Cleanups run last first, so the operator that used them has stopped by then.
+	t.Cleanup(func() {
+		for _, o := range []client.Object{&statsigv1alpha1.GateCheck{}, &statsigv1alpha1.ConfigSnapshot{}, &corev1.ConfigMap{}, &corev1.Secret{}} {
+			if err := k8s.DeleteAllOf(context.Background(), o, client.InNamespace(name)); err != nil {
+				t.Errorf("delete the %T objects of %s: %v", o, name, err)
+			}
+		}
+	})
 	return name
 }
 

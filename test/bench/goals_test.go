@@ -97,7 +97,9 @@ func BenchmarkGoals(b *testing.B) {
 	for range b.N {
 		// P1: 200 GateChecks sharing a Secret and user, 5 gates of 300.
 		for run := range runs * boolInt(want("P1")) {
-			r := measureGateChecks(b, gateScenario{GateChecks: n(200), GatesEach: 5, Universe: 300, Latency: 100 * time.Millisecond, Rounds: 1, Seed: uint64(run + 1)})
+			r := measure(b, func(t testing.TB) gateResult {
+				return measureGateChecks(t, gateScenario{GateChecks: n(200), GatesEach: 5, Universe: 300, Latency: 100 * time.Millisecond, Rounds: 1, Seed: uint64(run + 1)})
+			})
 			lim := float64(r.Limit)
 			tab.add("P1 requested-at round: calls ÷ ceil(distinct/100)", "×", float64(r.TriggeredCalls[0])/lim, "≤ 1.1", le(1.1))
 			tab.add("P1 natural round: calls ÷ ceil(distinct/100)", "×", float64(r.NaturalCalls[0])/lim, "≤ 1.1", le(1.1))
@@ -108,7 +110,9 @@ func BenchmarkGoals(b *testing.B) {
 		}
 		// P1: 50 ConfigSnapshots sharing a user: 5 gates of 300, 2 configs of 20, 1 experiment of 10.
 		for run := range runs * boolInt(want("P1")) {
-			r := measureSnapshots(b, snapshotScenario{Snapshots: n(50), Gates: 5, Configs: 2, Experiments: 1, Latency: 100 * time.Millisecond, Seed: uint64(run + 1)})
+			r := measure(b, func(t testing.TB) snapshotResult {
+				return measureSnapshots(t, snapshotScenario{Snapshots: n(50), Gates: 5, Configs: 2, Experiments: 1, Latency: 100 * time.Millisecond, Seed: uint64(run + 1)})
+			})
 			d := float64(r.DistinctReads)
 			tab.add("P1 snapshots natural round: reads ÷ distinct reads", "×", float64(r.NaturalReads)/d, "≤ 1.2", le(1.2))
 			tab.add("P1 snapshots requested-at round: reads ÷ distinct", "×", float64(r.TriggeredReads)/d, "≤ 1.2", le(1.2))
@@ -117,9 +121,9 @@ func BenchmarkGoals(b *testing.B) {
 		// over 100 calls and scaled, since the whole peer takes about nine minutes per run).
 		for run := range runs * boolInt(want("P3")) {
 			sc := gateScenario{GateChecks: n(1000), GatesEach: 5, Universe: 300, Latency: 100 * time.Millisecond, Seed: uint64(run + 10)}
-			r := measureGateChecks(b, sc)
+			r := measure(b, func(t testing.TB) gateResult { return measureGateChecks(t, sc) })
 			const sample = 100
-			peer := sequentialPeer(b, sc.Latency, sample) * time.Duration(sc.GateChecks*sc.GatesEach) / sample
+			peer := measure(b, func(t testing.TB) time.Duration { return sequentialPeer(t, sc.Latency, sample) }) * time.Duration(sc.GateChecks*sc.GatesEach) / sample
 			tab.add("P3 operator: all Ready after last create", "s", r.ReadyAfter.Seconds(), "", nil)
 			tab.add("P3 sequential peer (100 calls, scaled)", "s", peer.Seconds(), "", nil)
 			tab.add("P3 speed-up over the peer", "×", peer.Seconds()/r.ReadyAfter.Seconds(), "≥ 50", ge(50))
@@ -128,7 +132,9 @@ func BenchmarkGoals(b *testing.B) {
 		}
 		// P4: 20,000 ConfigMaps and 5,000 Secrets unrelated, then 1,000 GateChecks.
 		for range runs * boolInt(want("P4")) {
-			r := measureMemory(b, memScenario{ConfigMaps: n(20000), Secrets: n(5000), GateChecks: n(1000)})
+			r := measure(b, func(t testing.TB) memResult {
+				return measureMemory(t, memScenario{ConfigMaps: n(20000), Secrets: n(5000), GateChecks: n(1000)})
+			})
 			tab.add("P4 idle RSS", "MiB", mib(r.Idle), "", nil)
 			tab.add("P4 unrelated ConfigMaps+Secrets: RSS growth held", "MiB", mib(r.UnrelatedGrowth), "≤ 5", le(5))
 			tab.add("P4 1,000 GateChecks: RSS growth held", "MiB", mib(r.CRGrowth), "≤ 20", le(20))
@@ -146,7 +152,7 @@ func BenchmarkGoals(b *testing.B) {
 		path := reportFile(b, int64(float64(1<<30)*scale))
 		for run := range runs {
 			for _, c := range []export.Compression{export.Gzip, export.None} {
-				r := measureExport(b, s3, path, c, run*2+len(c))
+				r := measure(b, func(t testing.TB) exportResult { return measureExport(t, s3, path, c, run*2+len(c)) })
 				name := "P5 " + string(c)
 				tab.add(name+": operator wall", "s", r.OperatorWall.Seconds(), "", nil)
 				tab.add(name+": peer wall", "s", r.PeerWall.Seconds(), "", nil)

@@ -70,3 +70,25 @@ func drain(w watch.Interface, passing map[string]bool, keep gateCheckFilter, cou
 	}
 	return false, time.Time{}
 }
+
+// scope is a testing.TB whose Cleanup functions run when the measurement that made it ends, not
+// when the whole benchmark does: an operator, a fake or the objects of one measurement never keep
+// running, refreshing and loading the API server under the next.
+type scope struct {
+	testing.TB
+	cleanups []func()
+}
+
+// Cleanup registers f to run at the end of the measurement, last registered first.
+func (s *scope) Cleanup(f func()) { s.cleanups = append(s.cleanups, f) }
+
+// measure runs one measurement in its own scope.
+func measure[R any](tb testing.TB, f func(t testing.TB) R) R {
+	s := &scope{TB: tb}
+	defer func() {
+		for i := len(s.cleanups) - 1; i >= 0; i-- {
+			s.cleanups[i]()
+		}
+	}()
+	return f(s)
+}
