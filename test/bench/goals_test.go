@@ -140,6 +140,8 @@ func BenchmarkGoals(b *testing.B) {
 			tab.add("P4 1,000 GateChecks: RSS growth held", "MiB", mib(r.CRGrowth), "≤ 20", le(20))
 			tab.add("P4 unrelated: RSS growth right after (garbage too)", "MiB", mib(r.UnrelatedGrowthAtOnce), "", nil)
 			tab.add("P4 1,000 GateChecks: RSS growth right after", "MiB", mib(r.CRGrowthAtOnce), "", nil)
+			tab.add("P4 unrelated: live Go heap growth", "MiB", mib(r.UnrelatedLive), "", nil)
+			tab.add("P4 1,000 GateChecks: live Go heap growth", "MiB", mib(r.CRLive), "", nil)
 		}
 		// P5: a 1 GiB first_exposures report to MinIO, against curl | [gzip -1 |] aws s3 cp -.
 		if !want("P5") {

@@ -25,6 +25,8 @@ type memScenario struct {
 type memResult struct {
 	Idle, UnrelatedGrowth, CRGrowth       int64
 	UnrelatedGrowthAtOnce, CRGrowthAtOnce int64
+	// UnrelatedLive and CRLive are the growth of the live Go heap after a GC.
+	UnrelatedLive, CRLive int64
 }
 
 func measureMemory(t testing.TB, sc memScenario) memResult {
@@ -46,7 +48,8 @@ func measureMemory(t testing.TB, sc memScenario) memResult {
 	g.Expect(k8s.Create(ctx, memGateCheck(warm, 0))).To(Succeed())
 	waitAll(t, "GateCheckList", warm, 1, ready, 2*time.Minute)
 	var res memResult
-	res.Idle = op.heldRSS(t)
+	var idleLive int64
+	res.Idle, idleLive = op.held(t)
 
 	// Unrelated objects, sized like ordinary ones (a few labels and annotations, some data).
 	other := newNamespace(t, "unrelated")
@@ -71,7 +74,8 @@ func measureMemory(t testing.TB, sc memScenario) memResult {
 			StringData: map[string]string{"password": fmt.Sprintf("p-%08d", i)}})).To(Succeed())
 	})
 	res.UnrelatedGrowthAtOnce = op.settledRSS(t) - res.Idle
-	res.UnrelatedGrowth = op.heldRSS(t) - res.Idle
+	rss, live := op.held(t)
+	res.UnrelatedGrowth, res.UnrelatedLive = rss-res.Idle, live-idleLive
 
 	ns := newNamespace(t, "mem")
 	g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "statsig", Namespace: ns},
@@ -82,7 +86,8 @@ func measureMemory(t testing.TB, sc memScenario) memResult {
 	})
 	waitAll(t, "GateCheckList", ns, sc.GateChecks, ready, 10*time.Minute)
 	res.CRGrowthAtOnce = op.settledRSS(t) - before
-	res.CRGrowth = op.heldRSS(t) - before
+	rss, liveCR := op.held(t)
+	res.CRGrowth, res.CRLive = rss-before, liveCR-live
 	return res
 }
 

@@ -156,22 +156,33 @@ func (o *operator) settledRSS(t testing.TB) int64 {
 	return prev
 }
 
-// heldRSS is the RSS once the garbage of what came before is collected: a GC is run through the
-// profiler (?gc=1; the Go runtime runs one by itself at least every two minutes), then the RSS is
-// left to settle while the runtime returns the freed pages. It is the memory the operator holds for
-// what it keeps, where settledRSS right after a burst also counts the burst's uncollected garbage.
-func (o *operator) heldRSS(t testing.TB) int64 {
+// held is the operator's memory once the garbage of what came before is collected: a GC is run
+// through the profiler (?gc=1; the Go runtime runs one by itself at least every two minutes), then
+// the RSS is left to settle while the runtime returns the freed pages. RSS is the memory the
+// operator holds for what it keeps, where settledRSS right after a burst also counts the burst's
+// uncollected garbage; Live is the Go heap that is still reachable after the GC (HeapAlloc).
+func (o *operator) held(t testing.TB) (rss, live int64) {
 	t.Helper()
-	resp, err := http.Get("http://" + o.pprof + "/debug/pprof/heap?gc=1")
+	resp, err := http.Get("http://" + o.pprof + "/debug/pprof/heap?gc=1&debug=1")
 	if err != nil {
 		t.Fatalf("run a GC in the operator: %v", err)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
+	body, err := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("run a GC in the operator: %s", resp.Status)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("run a GC in the operator: %s %v", resp.Status, err)
 	}
-	return o.settledRSS(t)
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "# HeapAlloc = "); ok {
+			if live, err = strconv.ParseInt(v, 10, 64); err != nil {
+				t.Fatalf("HeapAlloc %q: %v", v, err)
+			}
+		}
+	}
+	if live == 0 {
+		t.Fatal("no HeapAlloc in the operator's heap profile")
+	}
+	return o.settledRSS(t), live
 }
 
 // procStatusBytes reads a "kB" field of /proc/<pid>/status.
