@@ -29,40 +29,33 @@ type LoggedExposure struct {
 // LoggedEvents lists the events of every accepted log_event request since the last ResetCounts,
 // oldest first. An event without its own user takes the request's shared one, as Statsig does.
 func (s *Server) LoggedEvents() []LoggedEvent {
-	var out []LoggedEvent
-	for _, r := range s.accepted(statsig.EndpointLogEvent) {
-		var body struct {
-			Events []json.RawMessage `json:"events"`
-			User   *statsig.User     `json:"user"`
-		}
-		_ = json.Unmarshal(r.Body, &body)
-		for _, raw := range body.Events {
-			var e LoggedEvent
-			_ = json.Unmarshal(raw, &e)
-			if !hasField(raw, "user") && body.User != nil {
-				e.User = *body.User
-			}
-			out = append(out, e)
-		}
-	}
-	return out
+	return logged(s, statsig.EndpointLogEvent, "events", func(e *LoggedEvent) *statsig.User { return &e.User })
 }
 
 // LoggedExposures lists the exposures of every accepted log_custom_exposure request since the last
 // ResetCounts, oldest first, with the shared user filled in as for LoggedEvents.
 func (s *Server) LoggedExposures() []LoggedExposure {
-	var out []LoggedExposure
-	for _, r := range s.accepted(statsig.EndpointLogCustomExposure) {
-		var body struct {
-			Exposures []json.RawMessage `json:"exposures"`
-			User      *statsig.User     `json:"user"`
-		}
+	return logged(s, statsig.EndpointLogCustomExposure, "exposures", func(e *LoggedExposure) *statsig.User { return &e.User })
+}
+
+// logged decodes the entries under list of every accepted request to endpoint; an entry without
+// its own user takes the request's shared one.
+func logged[T any](s *Server, endpoint, list string, user func(*T) *statsig.User) []T {
+	var out []T
+	for _, r := range s.accepted(endpoint) {
+		var body map[string]json.RawMessage
 		_ = json.Unmarshal(r.Body, &body)
-		for _, raw := range body.Exposures {
-			var e LoggedExposure
+		var shared *statsig.User
+		if raw, ok := body["user"]; ok {
+			_ = json.Unmarshal(raw, &shared)
+		}
+		var entries []json.RawMessage
+		_ = json.Unmarshal(body[list], &entries)
+		for _, raw := range entries {
+			var e T
 			_ = json.Unmarshal(raw, &e)
-			if !hasField(raw, "user") && body.User != nil {
-				e.User = *body.User
+			if !hasField(raw, "user") && shared != nil {
+				*user(&e) = *shared
 			}
 			out = append(out, e)
 		}
