@@ -136,6 +136,15 @@ func measureGateChecks(t testing.TB, sc gateScenario) gateResult {
 	return res
 }
 
+// gateFake is a Statsig fake with gate_0000 … gate_0299, every other one passing.
+func gateFake(t testing.TB) *statsigtest.Server {
+	fake := statsigtest.New(t)
+	for i := range 300 {
+		fake.SetGate(fmt.Sprintf("gate_%04d", i), i%2 == 0)
+	}
+	return fake
+}
+
 // sequentialPeer is the peer of P3: one check_gate call per gate, one after another, against the
 // same fake latency. It makes calls calls and returns how long they took; the caller scales that to
 // the scenario's number of gate checks.

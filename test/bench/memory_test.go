@@ -12,7 +12,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
-	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
 )
 
 // memScenario is P4: unrelated ConfigMaps and Secrets, then GateChecks.
@@ -34,10 +33,7 @@ func measureMemory(t testing.TB, sc memScenario) memResult {
 	g := NewWithT(t)
 	ctx := context.Background()
 	k8s := cluster.get(t).k8s
-	fake := statsigtest.New(t)
-	for i := range 300 {
-		fake.SetGate(fmt.Sprintf("gate_%04d", i), i%2 == 0)
-	}
+	fake := gateFake(t)
 	op := startOperator(t, fake)
 	op.waitWorking(t)
 	// Idle is an operator that has done its work once: one GateCheck synced, so that the code and

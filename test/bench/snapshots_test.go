@@ -41,10 +41,7 @@ func measureSnapshots(t testing.TB, sc snapshotScenario) snapshotResult {
 	g := NewWithT(t)
 	ctx := context.Background()
 	k8s := cluster.get(t).k8s
-	fake := statsigtest.New(t)
-	for i := range 300 {
-		fake.SetGate(fmt.Sprintf("gate_%04d", i), i%2 == 0)
-	}
+	fake := gateFake(t)
 	for i := range 20 {
 		fake.SetConfig(fmt.Sprintf("config_%02d", i), map[string]any{"n": i})
 	}
