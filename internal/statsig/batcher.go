@@ -11,57 +11,75 @@ import (
 // maxGatesPerCall is Statsig's limit on gateNames.
 const maxGatesPerCall = 100
 
-// maxFillWait bounds how long a partly filled batch keeps taking names while an earlier call of its
-// group is in flight, so that one slow answer (retries, a long timeout) delays the next call by at
-// most this much.
-const maxFillWait = time.Second
+// maxFillWait bounds how long a batch keeps taking names (and, full, waits for the rest of its
+// group's round) from the moment it opened: a stream of checks that never pauses still gets an
+// answer within it.
+const maxFillWait = 2 * time.Second
+
+// maxEarlierWait bounds how long a batch waits for an earlier call of its group still in flight, so
+// that one slow answer (retries, a long timeout) delays the next call by at most this much.
+const maxEarlierWait = time.Second
+
+// maxQuiet bounds the pause a long stream of checks bridges (see gateBatcher.quiet).
+const maxQuiet = 500 * time.Millisecond
 
 // gateBatcher merges gate checks for the same user and exposure setting (a group) into check_gate
 // calls of at most maxGatesPerCall names.
 //
-// A batch takes names from its first caller until it is sealed, which happens when it is full or,
-// for a partly filled one, when all of these hold: BatchWindow has passed since a caller last added
-// a name to it (at most maxFillWait since it opened), no earlier
-// call of its group is still in flight (for at most maxFillWait), and it holds a token of the key's
-// rate limiter. Under load the waits grow, and so batches fill up rather than multiply: checks that
-// arrive while a call is in flight or while the key waits for its rate limit ride in the next call
-// instead of queueing calls of their own behind it.
+// A group's calls go when its stream of callers pauses: a batch, full or not, is sealed once no
+// caller of its group has joined for the group's quiet period (at most maxFillWait after it opened),
+// no earlier call of its group that was under way when it opened is still in flight (for at most
+// maxEarlierWait), and it holds a token of the key's rate limiter. A round of resources (a refresh, a
+// bump of requested-at on many of them) reaches the batcher spread over up to a second or two;
+// sending each full batch at once would answer its names before the rest of the round asked for
+// them, and they would be fetched again. Under load the waits grow, and so batches fill up rather
+// than multiply.
 //
-// A caller puts each of its names into the batch that will fetch it: an in-flight batch already
-// fetching that name (so identical and overlapping concurrent requests share one call, which is what
-// singleflight would give, without tying the call to the first caller's context), or else the open
-// batch, opening a new one when there is none or it is full.
+// A caller puts each of its names into the batch that will fetch it: a batch of its group that
+// takes no more names and has not been answered yet, already fetching that name (so identical and
+// overlapping concurrent requests share one call, which is what singleflight would give, without
+// tying the call to the first caller's context), or else the open batch, opening a new one when
+// there is none or it is full.
 //
 // The call runs on a context of its own that is cancelled when every caller waiting on it has gone,
 // so one caller's cancellation never fails the others.
 type gateBatcher struct {
 	c *Client
 
-	mu sync.Mutex
-	// open is the batch of each group still taking names.
-	open map[string]*gateBatch
-	// inflight holds each group's batches that take no more names and have not been answered: full
-	// ones waiting for a rate-limit token, and sealed ones whose call is under way.
-	inflight map[string][]*gateBatch
+	mu     sync.Mutex
+	groups map[string]*gateGroup
 	// waiting counts callers between joining and collecting, for tests that need to know that
 	// every caller has joined before the window closes.
 	waiting int
 }
 
+// gateGroup is the batches of one group that have not been answered.
+type gateGroup struct {
+	key string
+	// open is the batch still taking names.
+	open *gateBatch
+	// closed holds the batches that take no more names: full ones waiting for the group to go
+	// quiet, and sealed ones whose call is under way.
+	closed []*gateBatch
+	// lastJoin is when a caller last joined any of the group's batches.
+	lastJoin time.Time
+	// streamStart is when the group's current stream of callers began: the first join after the
+	// group had nothing unanswered. streamCallers counts the callers since.
+	streamStart   time.Time
+	streamCallers int
+}
+
 type gateBatch struct {
-	key   string
+	group *gateGroup
 	user  User
 	opts  ReadOptions
 	names []string
 	has   map[string]bool
-	// lastJoin is when a caller last added a name.
-	lastJoin time.Time
 
 	ctx    context.Context
 	cancel context.CancelFunc
-	// full closes when the batch reaches maxGatesPerCall names and stops taking more.
-	full     chan struct{}
-	isFull   bool
+	isFull bool
+	// isSealed: its call is under way (or done); callers may still join it for the names it has.
 	isSealed bool
 	// abandoned: every caller left before the call was sent, so it never will be.
 	abandoned bool
@@ -73,7 +91,7 @@ type gateBatch struct {
 }
 
 func newGateBatcher(c *Client) *gateBatcher {
-	return &gateBatcher{c: c, open: map[string]*gateBatch{}, inflight: map[string][]*gateBatch{}}
+	return &gateBatcher{c: c, groups: map[string]*gateGroup{}}
 }
 
 // batchKey is the canonical form of what must be equal for two checks to share a call.
@@ -134,6 +152,18 @@ func (g *gateBatcher) join(ctx context.Context, key string, user User, names []s
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.waiting++
+	now := g.c.opts.Clock.Now()
+	grp := g.groups[key]
+	if grp == nil {
+		grp = &gateGroup{key: key}
+		g.groups[key] = grp
+	}
+	if grp.lastJoin.IsZero() || now.Sub(grp.lastJoin) > g.quiet(grp) {
+		grp.streamStart, grp.streamCallers = now, 0
+	}
+	grp.lastJoin = now
+	grp.streamCallers++
+
 	var joined []joinedBatch
 	index := map[*gateBatch]int{}
 	add := func(b *gateBatch, name string) {
@@ -148,28 +178,26 @@ func (g *gateBatcher) join(ctx context.Context, key string, user User, names []s
 	}
 names:
 	for _, n := range names {
-		for _, b := range g.inflight[key] {
+		for _, b := range grp.closed {
 			if b.has[n] {
 				add(b, n)
 				continue names
 			}
 		}
-		b := g.open[key]
+		b := grp.open
 		if b == nil || !b.has[n] && len(b.names) >= maxGatesPerCall {
-			b = g.newBatch(ctx, key, user, o)
+			b = g.newBatch(ctx, grp, user, o)
 		}
 		if !b.has[n] {
 			b.has[n] = true
 			b.names = append(b.names, n)
-			b.lastJoin = g.c.opts.Clock.Now()
 		}
 		add(b, n)
 		if len(b.names) >= maxGatesPerCall && !b.isFull {
-			// Full: it goes as soon as it has a token; later names open a new batch.
+			// Full: later names open a new batch; it goes with the rest of the group's round.
 			b.isFull = true
-			close(b.full)
-			delete(g.open, key)
-			g.inflight[key] = append(g.inflight[key], b)
+			grp.open = nil
+			grp.closed = append(grp.closed, b)
 		}
 	}
 	return joined
@@ -177,54 +205,63 @@ names:
 
 // newBatch opens a batch and starts the goroutine that sends it. Its context keeps the first
 // caller's values (the logger) but not its cancellation.
-func (g *gateBatcher) newBatch(ctx context.Context, key string, user User, o ReadOptions) *gateBatch {
+func (g *gateBatcher) newBatch(ctx context.Context, grp *gateGroup, user User, o ReadOptions) *gateBatch {
 	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	b := &gateBatch{key: key, user: user, opts: o, has: map[string]bool{}, ctx: bctx, cancel: cancel,
-		full: make(chan struct{}), done: make(chan struct{}), lastJoin: g.c.opts.Clock.Now()}
-	g.open[key] = b
-	// Earlier calls of the group, which this one lets finish before it goes.
+	b := &gateBatch{group: grp, user: user, opts: o, has: map[string]bool{}, ctx: bctx, cancel: cancel,
+		done: make(chan struct{})}
+	grp.open = b
+	// Calls of the group already under way, which this one lets finish before it goes.
 	var earlier []<-chan struct{}
-	for _, x := range g.inflight[key] {
-		earlier = append(earlier, x.done)
+	for _, x := range grp.closed {
+		if x.isSealed {
+			earlier = append(earlier, x.done)
+		}
 	}
 	go g.run(b, earlier)
 	return b
 }
 
+// quiet is how long the group's stream of callers must pause before its batches go: BatchWindow,
+// or a quarter of how long the stream has run so far when that is longer (at most maxQuiet). A round
+// of a few resources comes off the work queue within a window; a round of hundreds reaches the
+// batcher over a second or more, in bursts as the API server delivers their events, and the longer
+// it has run the likelier a pause is only a gap between bursts.
+func (g *gateBatcher) quiet(grp *gateGroup) time.Duration {
+	q := g.c.opts.BatchWindow
+	if grp.streamStart.IsZero() {
+		return q
+	}
+	return max(q, min(maxQuiet, grp.lastJoin.Sub(grp.streamStart)/4))
+}
+
 // run fills b, takes a rate-limit token, seals b and sends its call.
 func (g *gateBatcher) run(b *gateBatch, earlier []<-chan struct{}) {
 	clk := g.c.opts.Clock
-	// The window slides: it closes once BatchWindow passes without a caller joining (or after
-	// maxFillWait in all), so that a stream of checks (a round of resources coming off the work
-	// queue one after another) goes in one call rather than one per window.
+	grp := b.group
 	opened := clk.Now()
-fill:
 	for {
 		g.mu.Lock()
-		wait := g.c.opts.BatchWindow - clk.Since(b.lastJoin)
+		wait := g.quiet(grp) - clk.Since(grp.lastJoin)
 		g.mu.Unlock()
 		if wait <= 0 || clk.Since(opened) >= maxFillWait {
 			break
 		}
-		window := clk.NewTimer(wait)
+		window := clk.NewTimer(min(wait, maxFillWait-clk.Since(opened)))
 		select {
 		case <-window.C():
-		case <-b.full:
-			window.Stop()
-			break fill
 		case <-b.ctx.Done():
 			window.Stop()
-			break fill
+		}
+		if b.ctx.Err() != nil {
+			break
 		}
 	}
 	if len(earlier) > 0 {
-		limit := clk.NewTimer(maxFillWait)
+		limit := clk.NewTimer(maxEarlierWait)
 	wait:
 		for _, d := range earlier {
 			select {
 			case <-d:
-			case <-b.full:
-				break wait
 			case <-b.ctx.Done():
 				break wait
 			case <-limit.C():
@@ -240,9 +277,9 @@ fill:
 		g.mu.Unlock()
 		return
 	}
-	if g.open[b.key] == b {
-		delete(g.open, b.key)
-		g.inflight[b.key] = append(g.inflight[b.key], b)
+	if grp.open == b {
+		grp.open = nil
+		grp.closed = append(grp.closed, b)
 	}
 	b.isSealed = true
 	g.mu.Unlock()
@@ -255,7 +292,7 @@ fill:
 		results, err = g.c.checkGateCall(b.ctx, b.user, b.names, b.opts, true)
 	}
 	g.mu.Lock()
-	g.removeInflightLocked(b)
+	g.removeLocked(b)
 	b.results, b.err = results, err
 	b.cancel()
 	close(b.done)
@@ -274,10 +311,7 @@ func (g *gateBatcher) leave(joined []joinedBatch) {
 			continue
 		}
 		// Nobody joins a cancelled call: a later caller would only inherit its error.
-		if g.open[b.key] == b {
-			delete(g.open, b.key)
-		}
-		g.removeInflightLocked(b)
+		g.removeLocked(b)
 		b.cancel()
 		if !b.isSealed {
 			b.abandoned = true
@@ -287,18 +321,21 @@ func (g *gateBatcher) leave(joined []joinedBatch) {
 	}
 }
 
-func (g *gateBatcher) removeInflightLocked(b *gateBatch) {
-	list := g.inflight[b.key]
-	for i, x := range list {
+// removeLocked takes b out of its group, and the group out of the batcher once nothing of it is
+// left unanswered.
+func (g *gateBatcher) removeLocked(b *gateBatch) {
+	grp := b.group
+	if grp.open == b {
+		grp.open = nil
+	}
+	for i, x := range grp.closed {
 		if x == b {
-			list = append(list[:i:i], list[i+1:]...)
+			grp.closed = append(grp.closed[:i:i], grp.closed[i+1:]...)
 			break
 		}
 	}
-	if len(list) == 0 {
-		delete(g.inflight, b.key)
-	} else {
-		g.inflight[b.key] = list
+	if grp.open == nil && len(grp.closed) == 0 && g.groups[grp.key] == grp {
+		delete(g.groups, grp.key)
 	}
 }
 

@@ -156,8 +156,10 @@ func TestBatchingSplitsAtOneHundred(t *testing.T) {
 		res, _ := client.CheckGates(context.Background(), testUser, names, statsig.ReadOptions{})
 		done <- res
 	}()
-	// The two full batches go at once; the rest waits for the window.
-	g.Eventually(func() int { return srv.Count(statsig.EndpointCheckGate) }).Should(Equal(2))
+	// The two full batches wait for the group to go quiet with the rest: a round's later callers
+	// may still ask for their names.
+	g.Eventually(client.WaitingGateCallers).Should(Equal(1))
+	g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 50*time.Millisecond).Should(BeZero())
 	clk.Step(10 * time.Millisecond)
 	var res map[string]statsig.GateResult
 	g.Eventually(done).Should(Receive(&res))
@@ -347,6 +349,8 @@ func TestBatchKeepsFillingWhileTheGroupsCallIsInFlight(t *testing.T) {
 	g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 50*time.Millisecond).Should(Equal(1))
 	resume()
 	g.Eventually(first).Should(Receive(BeNil()))
+	// The stream ran 110 ms: the next call goes once it has paused for a quarter of that.
+	clk.Step(20 * time.Millisecond)
 	for _, errc := range rest {
 		g.Eventually(errc).Should(Receive(BeNil()))
 	}
@@ -418,6 +422,9 @@ func TestBatchWindowSlidesWhileChecksKeepComing(t *testing.T) {
 		clk.Step(4 * time.Millisecond)
 	}
 	g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 50*time.Millisecond).Should(BeZero())
+	// A stream this long must pause for a quarter of its length, 19 ms, before its call goes.
+	clk.Step(10 * time.Millisecond)
+	g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 50*time.Millisecond).Should(BeZero())
 	clk.Step(10 * time.Millisecond)
 	for _, errc := range errs {
 		g.Eventually(errc).Should(Receive(BeNil()))
@@ -425,4 +432,58 @@ func TestBatchWindowSlidesWhileChecksKeepComing(t *testing.T) {
 	reqs := srv.Requests(statsig.EndpointCheckGate)
 	g.Expect(reqs).To(HaveLen(1))
 	g.Expect(reqs[0].GateNames()).To(HaveLen(80))
+}
+
+// TestWaveOfChecksFetchesEachNameOnce: a round of 40 checks of 5 gates each, drawn from 150 names,
+// arrives 4 ms apart, with one pause of 25 ms (two and a half windows) after 120 ms: a round of hundreds of
+// resources reaches the batcher in bursts. The first 100 names fill a batch long before the round
+// ends; were it sent at once, or at the pause, its answer would be back before the later checks
+// asked for the same names, and they would fetch them again.
+func TestWaveOfChecksFetchesEachNameOnce(t *testing.T) {
+	g := NewWithT(t)
+	universe := gateNames(150)
+	srv, client, clk := batchHarness(t, universe)
+	rng := rand.New(rand.NewPCG(3, 4))
+	distinct := map[string]bool{}
+	var errs []<-chan error
+	for i := range 40 {
+		names := make([]string, 0, 5)
+		for _, k := range rng.Perm(len(universe))[:5] {
+			names = append(names, universe[k])
+			distinct[universe[k]] = true
+		}
+		errs = append(errs, checkAsync(client, testUser, names))
+		g.Eventually(client.WaitingGateCallers).Should(Equal(i + 1))
+		if len(distinct) >= 100 {
+			// The first batch is full: with nothing waiting on the clock it would be sent now.
+			g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 20*time.Millisecond).Should(BeZero())
+		}
+		if i == 30 {
+			// 120 ms into the stream, a pause shorter than a quarter of it is bridged.
+			clk.Step(25 * time.Millisecond)
+			g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 20*time.Millisecond).Should(BeZero())
+		} else {
+			clk.Step(4 * time.Millisecond)
+		}
+	}
+	// The last check came 177 ms into the stream: its calls go after a 44 ms pause.
+	clk.Step(30 * time.Millisecond)
+	g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 20*time.Millisecond).Should(BeZero())
+	clk.Step(15 * time.Millisecond)
+	for _, errc := range errs {
+		g.Eventually(errc).Should(Receive(BeNil()))
+	}
+	g.Expect(len(distinct)).To(BeNumerically(">", 100))
+	var sizes []int
+	seen := map[string]int{}
+	for _, r := range srv.Requests(statsig.EndpointCheckGate) {
+		sizes = append(sizes, len(r.GateNames()))
+		for _, n := range r.GateNames() {
+			seen[n]++
+		}
+	}
+	g.Expect(sizes).To(HaveLen((len(distinct)+99)/100), "calls for %d distinct names: %v", len(distinct), sizes)
+	for n, k := range seen {
+		g.Expect(k).To(Equal(1), "gate %s fetched %d times", n, k)
+	}
 }

@@ -60,10 +60,10 @@ type Options struct {
 	// A longer one returns at once and holds the key. Negative: never wait inline.
 	MaxInlineRetryAfter time.Duration
 
-	// BatchWindow is how long a gate check waits for others to join its check_gate call: the call
-	// goes once no new gate name has joined for this long (see the batcher for the other waits). A
-	// round of resources comes off the work queue spread over tens of milliseconds, and a refresh has
-	// no use for a few milliseconds saved.
+	// BatchWindow is the shortest pause in a group's stream of gate checks after which its
+	// check_gate calls go: a longer stream waits for a longer pause (see gateBatcher.quiet for that
+	// and the other waits). A round of resources comes off the work queue spread over tens of
+	// milliseconds, and a refresh has no use for a few milliseconds saved.
 	BatchWindow time.Duration
 
 	// MaxListPages caps the pages one ListEntities call reads; a list longer than that is an error,
