@@ -22,6 +22,7 @@ func setupSnapshots(mgr ctrl.Manager, opts *options.Options, s *shared) error {
 		return controllers.SnapshotDeps{
 			Client:      mgr.GetClient(),
 			Credentials: s.Credentials,
+			Secrets:     s.Secrets,
 			Statsig:     controllers.SnapshotClientFor(s.Clients),
 			ConfigMaps:  s.ConfigMaps,
 			Outputs:     &configmap.Outputs{},

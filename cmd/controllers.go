@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/metadata"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -11,14 +12,17 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/credentials"
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
 	"github.com/statsig-operator/statsig-operator/internal/options"
+	"github.com/statsig-operator/statsig-operator/internal/secretwatch"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/trigger"
 )
 
 // shared is what every controller's setup may use.
 type shared struct {
-	Clients       *statsig.Clients
-	Credentials   *credentials.Resolver
+	Clients     *statsig.Clients
+	Credentials *credentials.Resolver
+	// Secrets watches Secret metadata in the namespaces where resources read Secrets.
+	Secrets       *secretwatch.Watcher
 	ConfigMaps    *configmap.Writer
 	DefaultSecret types.NamespacedName
 	Clock         clock.Clock
@@ -40,9 +44,18 @@ func setupControllers(mgr ctrl.Manager, opts *options.Options) error {
 	}
 	defaultSecret, _ := opts.DefaultSecretName() // validated with the flags
 	trusted, _ := opts.TrustedNamespaceSelector()
-	creds := &credentials.Resolver{Reader: mgr.GetAPIReader(), Versions: mgr.GetClient(), DefaultSecret: defaultSecret, TrustedNamespaces: trusted}
+	meta, err := metadata.NewForConfig(mgr.GetConfig())
+	if err != nil {
+		return fmt.Errorf("metadata client: %w", err)
+	}
+	secrets := secretwatch.New(meta, opts.WatchNamespaceList(), credentials.TransformSecretMetadata())
+	if err := mgr.Add(secrets); err != nil {
+		return fmt.Errorf("add the Secret watcher: %w", err)
+	}
+	creds := &credentials.Resolver{Reader: mgr.GetAPIReader(), Versions: secrets, Namespaces: mgr.GetClient(),
+		DefaultSecret: defaultSecret, TrustedNamespaces: trusted}
 	writer := &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()}
-	s := &shared{Clients: clients, Credentials: creds, ConfigMaps: writer, DefaultSecret: defaultSecret, Clock: clock.RealClock{},
+	s := &shared{Clients: clients, Credentials: creds, Secrets: secrets, ConfigMaps: writer, DefaultSecret: defaultSecret, Clock: clock.RealClock{},
 		Triggers: &trigger.Hub{}}
 	// Every kind, wired explicitly: adding a kind adds a line here.
 	for _, setup := range []func(ctrl.Manager, *options.Options, *shared) error{

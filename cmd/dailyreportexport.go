@@ -18,6 +18,7 @@ func setupDailyReportExport(mgr ctrl.Manager, opts *options.Options, s *shared) 
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),
 		Credentials: s.Credentials,
+		Secrets:     s.Secrets,
 		Reports:     controllers.ReportSourceFor(s.Clients),
 		ConfigMaps:  controllers.LiveConfigMapWriter(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme()),
 		Download:    reportDownloadClient(),

@@ -17,6 +17,7 @@ func setupGateCheck(mgr ctrl.Manager, opts *options.Options, s *shared) error {
 	if err := (&controllers.GateCheckReconciler{
 		Client:                  mgr.GetClient(),
 		Credentials:             s.Credentials,
+		Secrets:                 s.Secrets,
 		Gates:                   controllers.GateCheckerFor(s.Clients),
 		ConfigMaps:              s.ConfigMaps,
 		Outputs:                 &configmap.Outputs{},

@@ -24,7 +24,6 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
-	"github.com/statsig-operator/statsig-operator/internal/credentials"
 	"github.com/statsig-operator/statsig-operator/internal/options"
 )
 
@@ -111,9 +110,9 @@ func metricsOptions(opts *options.Options) metricsserver.Options {
 }
 
 // cacheOptions keeps the cache to what the operator reads: ConfigMaps only when they carry the
-// managed-by label, so that unrelated ConfigMaps cost nothing; Secrets as metadata reduced to name,
-// namespace and resourceVersion, so that unrelated Secrets cost a few hundred bytes each; and no
-// managed fields or kubectl last-applied copies on anything.
+// managed-by label, so that unrelated ConfigMaps cost nothing; no Secrets at all (their metadata is
+// watched by the Secret watcher, only where resources read Secrets); and no managed fields or
+// kubectl last-applied copies on anything.
 func cacheOptions(opts *options.Options) cache.Options {
 	co := cache.Options{
 		DefaultTransform: dropUnusedMetadata,
@@ -124,8 +123,6 @@ func cacheOptions(opts *options.Options) cache.Options {
 				}),
 				Transform: dropUnusedMetadata,
 			},
-			// The controllers' Secret watches are metadata-only; this also covers them.
-			&corev1.Secret{}: {Transform: credentials.TransformSecretMetadata()},
 		},
 	}
 	if ns := opts.WatchNamespaceList(); len(ns) > 0 {

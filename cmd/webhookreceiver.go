@@ -18,6 +18,7 @@ func setupWebhookReceiver(mgr ctrl.Manager, opts *options.Options, s *shared) er
 	r := &controllers.WebhookReceiverReconciler{
 		Client:           mgr.GetClient(),
 		Credentials:      s.Credentials,
+		Secrets:          s.Secrets,
 		Table:            table,
 		Triggers:         s.Triggers,
 		AuditLog:         controllers.AuditLogReaderFor(s.Clients),

@@ -368,14 +368,13 @@ func (r *ClusterConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, def
 		}); err != nil {
 		return fmt.Errorf("index ClusterConfigSnapshots by rollout target: %w", err)
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.ClusterConfigSnapshot{}, secretIndex,
-		func(o client.Object) []string {
-			if ref := secretRef(o.(*statsigv1alpha1.ClusterConfigSnapshot).Spec.SecretRef); ref != nil {
-				return []string{ref.String()}
-			}
-			return []string{defaultSecret.String()}
-		}); err != nil {
-		return fmt.Errorf("index ClusterConfigSnapshots by Secret: %w", err)
+	if err := watchSecrets(mgr, r.Secrets, clusterConfigSnapshotKind, &statsigv1alpha1.ClusterConfigSnapshot{}, func(o client.Object) []string {
+		if ref := secretRef(o.(*statsigv1alpha1.ClusterConfigSnapshot).Spec.SecretRef); ref != nil {
+			return []string{ref.String()}
+		}
+		return []string{defaultSecret.String()}
+	}); err != nil {
+		return err
 	}
 	namespaceChanged := predicate.Funcs{
 		UpdateFunc: func(e event.UpdateEvent) bool {
@@ -386,7 +385,7 @@ func (r *ClusterConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, def
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.ClusterConfigSnapshot{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.ClusterConfigSnapshotList{}))).
+		WatchesRawSource(r.Secrets.Source(handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.ClusterConfigSnapshotList{})))).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.all), builder.WithPredicates(namespaceChanged))
 	watchRolloutTargets(b, r.Client, &statsigv1alpha1.ClusterConfigSnapshotList{}, false)
 	if r.Triggers != nil {

@@ -4,6 +4,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -11,6 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -21,6 +24,7 @@ import (
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/conditions"
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
+	"github.com/statsig-operator/statsig-operator/internal/secretwatch"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 )
 
@@ -32,6 +36,66 @@ type eventRecorder interface {
 // secretIndex indexes resources by the Secret (namespace/name) they read, so that a Secret event
 // finds the resources to sync.
 const secretIndex = ".statsig.secret"
+
+// watchSecrets indexes a kind by the Secrets its resources read (secretIndex), and tells the Secret
+// watcher, from the kind's informer, in which namespaces each resource reads them: a namespace's
+// Secrets are watched only while some resource reads one there. Both come from secretsOf (a
+// resource's Secrets as namespace/name), so that what is watched and what a Secret event finds
+// never disagree. Values with no namespace or name (no default Secret configured) are left out.
+func watchSecrets(mgr ctrl.Manager, w *secretwatch.Watcher, kind string, obj client.Object, secretsOf func(client.Object) []string) error {
+	if w == nil {
+		return fmt.Errorf("%s: no Secret watcher", kind)
+	}
+	refs := func(o client.Object) []types.NamespacedName {
+		var out []types.NamespacedName
+		for _, s := range secretsOf(o) {
+			if ns, name, ok := strings.Cut(s, "/"); ok && ns != "" && name != "" {
+				out = append(out, types.NamespacedName{Namespace: ns, Name: name})
+			}
+		}
+		return out
+	}
+	ctx := context.Background()
+	if err := mgr.GetFieldIndexer().IndexField(ctx, obj, secretIndex, func(o client.Object) []string {
+		var out []string
+		for _, ref := range refs(o) {
+			out = append(out, ref.String())
+		}
+		return out
+	}); err != nil {
+		return fmt.Errorf("index %ss by Secret: %w", kind, err)
+	}
+	inf, err := mgr.GetCache().GetInformer(ctx, obj)
+	if err != nil {
+		return fmt.Errorf("informer of %ss: %w", kind, err)
+	}
+	use := func(in any) {
+		o, ok := in.(client.Object)
+		if !ok {
+			return
+		}
+		var namespaces []string
+		for _, ref := range refs(o) {
+			namespaces = append(namespaces, ref.Namespace)
+		}
+		w.Use(credentialsUser(kind, client.ObjectKeyFromObject(o)), namespaces)
+	}
+	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    use,
+		UpdateFunc: func(_, in any) { use(in) },
+		DeleteFunc: func(in any) {
+			if t, ok := in.(toolscache.DeletedFinalStateUnknown); ok {
+				in = t.Obj
+			}
+			if o, ok := in.(client.Object); ok {
+				w.Release(credentialsUser(kind, client.ObjectKeyFromObject(o)))
+			}
+		},
+	}); err != nil {
+		return fmt.Errorf("follow the Secrets %ss read: %w", kind, err)
+	}
+	return nil
+}
 
 // patchStatus writes status once, only when it changed.
 func patchStatus(ctx context.Context, c client.Client, before, after client.Object, beforeStatus, afterStatus any) error {
@@ -117,8 +181,9 @@ func freshness(kind string, obj client.Object, s *statsigv1alpha1.CommonStatus, 
 	metrics.LastSuccess.SetIfAbsent(o, since)
 }
 
-// forSecret maps a Secret event to the resources of one kind that read that Secret, found through
-// secretIndex. list is an empty list of the kind; it is copied for each event.
+// forSecret maps a Secret event (from the Secret watcher's source) to the resources of one kind
+// that read that Secret, found through secretIndex. list is an empty list of the kind; it is copied
+// for each event.
 func forSecret(c client.Reader, list client.ObjectList) handler.MapFunc {
 	return func(ctx context.Context, s client.Object) []reconcile.Request {
 		return bySecret(ctx, c, list, s.GetNamespace()+"/"+s.GetName())

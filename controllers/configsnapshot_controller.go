@@ -30,6 +30,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/refresh"
 	"github.com/statsig-operator/statsig-operator/internal/rollout"
 	"github.com/statsig-operator/statsig-operator/internal/rolloutevents"
+	"github.com/statsig-operator/statsig-operator/internal/secretwatch"
 	"github.com/statsig-operator/statsig-operator/internal/snapshot"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/trigger"
@@ -53,6 +54,8 @@ func SnapshotClientFor(c *statsig.Clients) func(key string) snapshotClient {
 type SnapshotDeps struct {
 	client.Client
 	Credentials *credentials.Resolver
+	// Secrets watches the Secrets snapshots read, in their namespaces only.
+	Secrets *secretwatch.Watcher
 	// Statsig returns the client for a key: the server secret key evaluates, the console key lists.
 	Statsig    func(key string) snapshotClient
 	Fetcher    snapshot.Fetcher
@@ -240,20 +243,19 @@ func (r *ConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, defaultSec
 		}); err != nil {
 		return fmt.Errorf("index ConfigSnapshots by rollout target: %w", err)
 	}
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.ConfigSnapshot{}, secretIndex,
-		func(o client.Object) []string {
-			cs := o.(*statsigv1alpha1.ConfigSnapshot)
-			if cs.Spec.SecretRef != nil {
-				return []string{cs.Namespace + "/" + cs.Spec.SecretRef.Name}
-			}
-			return []string{defaultSecret.String()}
-		}); err != nil {
-		return fmt.Errorf("index ConfigSnapshots by Secret: %w", err)
+	if err := watchSecrets(mgr, r.Secrets, configSnapshotKind, &statsigv1alpha1.ConfigSnapshot{}, func(o client.Object) []string {
+		cs := o.(*statsigv1alpha1.ConfigSnapshot)
+		if cs.Spec.SecretRef != nil {
+			return []string{cs.Namespace + "/" + cs.Spec.SecretRef.Name}
+		}
+		return []string{defaultSecret.String()}
+	}); err != nil {
+		return err
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.ConfigSnapshot{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.ConfigSnapshotList{}))).
+		WatchesRawSource(r.Secrets.Source(handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.ConfigSnapshotList{})))).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(forDefaultSecretUsers(r.Client, &statsigv1alpha1.ConfigSnapshotList{}, defaultSecret)),
 			builder.WithPredicates(labelsChanged))
 	watchRolloutTargets(b, r.Client, &statsigv1alpha1.ConfigSnapshotList{}, true)

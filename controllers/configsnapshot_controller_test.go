@@ -49,6 +49,7 @@ func setupSnapshots(mgr ctrl.Manager, h *harness) error {
 		return SnapshotDeps{
 			Client:                  c,
 			Credentials:             h.deps.Credentials,
+			Secrets:                 h.deps.Secrets,
 			Statsig:                 SnapshotClientFor(h.deps.Clients),
 			ConfigMaps:              h.deps.ConfigMaps,
 			Outputs:                 &configmap.Outputs{},

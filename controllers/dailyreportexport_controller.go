@@ -29,6 +29,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
 	"github.com/statsig-operator/statsig-operator/internal/objectstore"
 	"github.com/statsig-operator/statsig-operator/internal/schedule"
+	"github.com/statsig-operator/statsig-operator/internal/secretwatch"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 )
 
@@ -65,6 +66,8 @@ type DailyReportExportReconciler struct {
 	// write of the previous date yet, and a stale read would lose that date or call it a conflict.
 	APIReader   client.Reader
 	Credentials *credentials.Resolver
+	// Secrets watches the Secrets exports read, in their namespaces only.
+	Secrets *secretwatch.Watcher
 	// Reports returns the Statsig client for a key (a console key or a server secret key).
 	Reports func(key string) reportSource
 	// ConfigMaps writes configMap destinations; its Get must read live (see LiveConfigMapWriter).
@@ -383,21 +386,19 @@ func (r *DailyReportExportReconciler) fixedSinceFailure(ctx context.Context, dre
 // SetupWithManager registers the controller: DailyReportExports (spec and annotation changes), the
 // ConfigMaps they own, and the Secrets they read.
 func (r *DailyReportExportReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.DailyReportExport{}, secretIndex,
-		func(o client.Object) []string {
-			dre := o.(*statsigv1alpha1.DailyReportExport)
-			var out []string
-			for _, ref := range exportSecretRefs(dre, r.Credentials.DefaultSecret) {
-				out = append(out, ref.String())
-			}
-			return out
-		}); err != nil {
-		return fmt.Errorf("index DailyReportExports by Secret: %w", err)
+	if err := watchSecrets(mgr, r.Secrets, dailyReportExportKind, &statsigv1alpha1.DailyReportExport{}, func(o client.Object) []string {
+		var out []string
+		for _, ref := range exportSecretRefs(o.(*statsigv1alpha1.DailyReportExport), r.Credentials.DefaultSecret) {
+			out = append(out, ref.String())
+		}
+		return out
+	}); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.DailyReportExport{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.DailyReportExportList{}))).
+		WatchesRawSource(r.Secrets.Source(handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.DailyReportExportList{})))).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(forDefaultSecretUsers(r.Client, &statsigv1alpha1.DailyReportExportList{}, r.Credentials.DefaultSecret)),
 			builder.WithPredicates(labelsChanged)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).

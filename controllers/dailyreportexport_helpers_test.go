@@ -78,6 +78,7 @@ func setupExports(mgr ctrl.Manager, h *harness) error {
 		Client:      mgr.GetClient(),
 		APIReader:   mgr.GetAPIReader(),
 		Credentials: h.deps.Credentials,
+		Secrets:     h.deps.Secrets,
 		Reports:     ReportSourceFor(h.deps.Clients),
 		ConfigMaps:  LiveConfigMapWriter(mgr.GetClient(), mgr.GetAPIReader(), mgr.GetScheme()),
 		// The fake's download host is TLS with its own CA; this client trusts it and carries

@@ -27,6 +27,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/credentials"
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
 	"github.com/statsig-operator/statsig-operator/internal/refresh"
+	"github.com/statsig-operator/statsig-operator/internal/secretwatch"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/trigger"
 )
@@ -42,6 +43,8 @@ type gateChecker interface {
 type GateCheckReconciler struct {
 	client.Client
 	Credentials *credentials.Resolver
+	// Secrets watches the Secrets GateChecks read, in their namespaces only.
+	Secrets *secretwatch.Watcher
 	// Gates returns the checker for a server secret key.
 	Gates      func(key string) gateChecker
 	ConfigMaps *configmap.Writer
@@ -282,20 +285,19 @@ func refreshInput(generation int64, annotations map[string]string, s *statsigv1a
 // SetupWithManager registers the controller: GateChecks (spec and annotation changes only, so that
 // its own status writes do not wake it), the ConfigMaps it owns, and the Secrets GateChecks read.
 func (r *GateCheckReconciler) SetupWithManager(mgr ctrl.Manager, defaultSecret types.NamespacedName) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.GateCheck{}, secretIndex,
-		func(o client.Object) []string {
-			gc := o.(*statsigv1alpha1.GateCheck)
-			if gc.Spec.SecretRef != nil {
-				return []string{gc.Namespace + "/" + gc.Spec.SecretRef.Name}
-			}
-			return []string{defaultSecret.String()}
-		}); err != nil {
-		return fmt.Errorf("index GateChecks by Secret: %w", err)
+	if err := watchSecrets(mgr, r.Secrets, gateCheckKind, &statsigv1alpha1.GateCheck{}, func(o client.Object) []string {
+		gc := o.(*statsigv1alpha1.GateCheck)
+		if gc.Spec.SecretRef != nil {
+			return []string{gc.Namespace + "/" + gc.Spec.SecretRef.Name}
+		}
+		return []string{defaultSecret.String()}
+	}); err != nil {
+		return err
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.GateCheck{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Owns(&corev1.ConfigMap{}).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.GateCheckList{}))).
+		WatchesRawSource(r.Secrets.Source(handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.GateCheckList{})))).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(forDefaultSecretUsers(r.Client, &statsigv1alpha1.GateCheckList{}, defaultSecret)),
 			builder.WithPredicates(labelsChanged))
 	if r.Triggers != nil {

@@ -30,6 +30,7 @@ func setupGateChecks(mgr ctrl.Manager, h *harness) error {
 	return (&GateCheckReconciler{
 		Client:                  mgr.GetClient(),
 		Credentials:             h.deps.Credentials,
+		Secrets:                 h.deps.Secrets,
 		Gates:                   GateCheckerFor(h.deps.Clients),
 		ConfigMaps:              h.deps.ConfigMaps,
 		Outputs:                 &configmap.Outputs{},
@@ -534,4 +535,66 @@ func (h *harness) gateValues() *GateValueCollector {
 	elected := make(chan struct{})
 	close(elected)
 	return &GateValueCollector{Reader: h.cached, Elected: elected}
+}
+
+// Secrets are watched only in the namespaces where some resource reads one: many Secrets in a
+// namespace without resources are neither watched nor held, while a Secret a GateCheck waits for is
+// noticed as soon as it appears, and a rotation as soon as it happens. The default Secret's
+// namespace is watched while a resource falls back to it, and each namespace stops being watched
+// when its last reader goes.
+func TestSecretsAreWatchedOnlyWhereResourcesReadThem(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	unrelated := fmt.Sprintf("unrelated-%d", nsCounter.Add(1))
+	sysNS := fmt.Sprintf("sys-%d", nsCounter.Add(1))
+	for _, ns := range []string{unrelated, sysNS} {
+		g.Expect(k8s.Create(ctx, testenv.Namespace(ns, nil))).To(Succeed())
+	}
+	for i := range 200 {
+		g.Expect(k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: unrelated, Name: fmt.Sprintf("s-%03d", i)},
+			StringData: map[string]string{"password": "x"}})).To(Succeed())
+	}
+	// Both namespaces are within the manager's --watch-namespaces: only the lack of readers keeps
+	// the unrelated one unwatched.
+	h := newHarness(t, withNamespaces(unrelated),
+		withDefaultSecret(types.NamespacedName{Namespace: sysNS, Name: "statsig-default"}, labels.Nothing()))
+	w := h.deps.Secrets
+	h.fake.SetGate("new_checkout", true)
+	g.Expect(w.Namespaces()).To(BeEmpty(), "no resource reads a Secret yet")
+
+	// A GateCheck whose Secret does not exist yet: its namespace is watched from now on.
+	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("checkout-gates"), withRefresh(86400))
+	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal(statsigv1alpha1.ReasonSecretNotFound))
+	g.Eventually(w.Namespaces, wait, poll).Should(Equal([]string{h.ns}))
+	_, known := w.SecretVersion(types.NamespacedName{Namespace: unrelated, Name: "s-000"})
+	g.Expect(known).To(BeFalse(), "the unrelated namespace's Secrets are not held")
+
+	// The Secret appears: the GateCheck syncs without any other poke (its refresh is a day away).
+	s := h.serverSecret("statsig")
+	g.Eventually(h.readyOf("checkout"), 10*time.Second, poll).Should(Equal("True"))
+	g.Eventually(func() bool {
+		v, known := w.SecretVersion(client.ObjectKeyFromObject(s))
+		return known && v != ""
+	}, wait, poll).Should(BeTrue())
+
+	// Rotated to a revoked key, then back: each change is acted on at once.
+	s.StringData = map[string]string{statsigv1alpha1.SecretKeyServer: "secret-revoked"}
+	g.Expect(k8s.Update(ctx, s)).To(Succeed())
+	g.Eventually(h.readyOf("checkout"), 10*time.Second, poll).Should(Equal(statsigv1alpha1.ReasonStatsigUnauthorized))
+	s.StringData = map[string]string{statsigv1alpha1.SecretKeyServer: h.fake.ServerKey}
+	g.Expect(k8s.Update(ctx, s)).To(Succeed())
+	g.Eventually(h.readyOf("checkout"), 10*time.Second, poll).Should(Equal("True"))
+
+	// A GateCheck without secretRef may fall back to the default Secret: its namespace is watched
+	// too, while that GateCheck exists.
+	fallback := h.gateCheck("fallback", []string{"new_checkout"}, withSecret(""))
+	g.Eventually(w.Namespaces, wait, poll).Should(ConsistOf(h.ns, sysNS))
+	g.Expect(k8s.Delete(ctx, fallback)).To(Succeed())
+	g.Eventually(w.Namespaces, wait, poll).Should(Equal([]string{h.ns}))
+
+	// The last reader in the namespace goes: so does the watch.
+	g.Expect(k8s.Delete(ctx, h.get("checkout"))).To(Succeed())
+	g.Eventually(w.Namespaces, wait, poll).Should(BeEmpty())
+	_, known = w.SecretVersion(client.ObjectKeyFromObject(s))
+	g.Expect(known).To(BeFalse())
 }

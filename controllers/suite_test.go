@@ -3,7 +3,9 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -35,6 +38,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/credentials"
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
 	"github.com/statsig-operator/statsig-operator/internal/refresh"
+	"github.com/statsig-operator/statsig-operator/internal/secretwatch"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/statsig/statsigtest"
 	"github.com/statsig-operator/statsig-operator/internal/testenv"
@@ -187,14 +191,27 @@ func (h *harness) startManager() {
 		t.Fatal(err)
 	}
 	h.cached = mgr.GetClient()
+	// The Secret watcher as the operator runs it, kept to the namespaces this manager caches as
+	// --watch-namespaces keeps it to those.
+	meta, err := metadata.NewForConfig(restConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watched := slices.Sorted(maps.Keys(namespaces))
+	secrets := secretwatch.New(meta, watched, credentials.TransformSecretMetadata())
+	if err := mgr.Add(secrets); err != nil {
+		t.Fatal(err)
+	}
 	h.deps = &testDeps{
-		Clients:     clients,
-		Credentials: &credentials.Resolver{Reader: mgr.GetAPIReader(), Versions: mgr.GetClient(), DefaultSecret: h.defaultSecret, TrustedNamespaces: h.trusted},
-		ConfigMaps:  &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()},
-		Events:      mgr.GetEventRecorder("statsig-operator"),
-		Interval:    func(s int32) time.Duration { return time.Duration(s) * timeScale },
-		Progress:    h.progress,
-		Triggers:    &trigger.Hub{},
+		Clients: clients,
+		Credentials: &credentials.Resolver{Reader: mgr.GetAPIReader(), Versions: secrets, Namespaces: mgr.GetClient(),
+			DefaultSecret: h.defaultSecret, TrustedNamespaces: h.trusted},
+		Secrets:    secrets,
+		ConfigMaps: &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()},
+		Events:     mgr.GetEventRecorder("statsig-operator"),
+		Interval:   func(s int32) time.Duration { return time.Duration(s) * timeScale },
+		Progress:   h.progress,
+		Triggers:   &trigger.Hub{},
 	}
 	for _, setup := range h.controllers {
 		if err := setup(mgr, h); err != nil {
@@ -217,10 +234,12 @@ func (h *harness) startManager() {
 type testDeps struct {
 	Clients     *statsig.Clients
 	Credentials *credentials.Resolver
-	ConfigMaps  *configmap.Writer
-	Events      eventRecorder
-	Interval    func(int32) time.Duration
-	Progress    ProgressOptions
+	// Secrets is the manager's Secret watcher.
+	Secrets    *secretwatch.Watcher
+	ConfigMaps *configmap.Writer
+	Events     eventRecorder
+	Interval   func(int32) time.Duration
+	Progress   ProgressOptions
 	// Triggers is shared by the controllers a WebhookReceiver triggers.
 	Triggers *trigger.Hub
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/statsig-operator/statsig-operator/internal/conditions"
 	"github.com/statsig-operator/statsig-operator/internal/credentials"
 	"github.com/statsig-operator/statsig-operator/internal/metrics"
+	"github.com/statsig-operator/statsig-operator/internal/secretwatch"
 	"github.com/statsig-operator/statsig-operator/internal/statsig"
 	"github.com/statsig-operator/statsig-operator/internal/trigger"
 	"github.com/statsig-operator/statsig-operator/internal/webhook"
@@ -40,11 +41,15 @@ func AuditLogReaderFor(c *statsig.Clients) func(key string) auditLogReader {
 	return func(key string) auditLogReader { return c.ForKey(key) }
 }
 
+const webhookReceiverKind = "WebhookReceiver"
+
 // WebhookReceiverReconciler serves each WebhookReceiver's path on the listener (through Table),
 // turns verified events and audit log entries into triggered syncs, and reports counts in status.
 type WebhookReceiverReconciler struct {
 	client.Client
 	Credentials *credentials.Resolver
+	// Secrets watches the signing Secrets receivers read, in their namespaces only.
+	Secrets *secretwatch.Watcher
 	// Table is what the listener serves; reconciles keep it current.
 	Table *webhook.Table
 	// Triggers syncs the resources a change affects.
@@ -329,17 +334,16 @@ func (r *WebhookReceiverReconciler) forget(key types.NamespacedName) {
 // SetupWithManager registers the controller: receivers (spec changes), the Secrets they read, and
 // wake-ups from accepted requests.
 func (r *WebhookReceiverReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &statsigv1alpha1.WebhookReceiver{}, secretIndex,
-		func(o client.Object) []string {
-			wr := o.(*statsigv1alpha1.WebhookReceiver)
-			return []string{wr.Namespace + "/" + wr.Spec.SecretRef.Name}
-		}); err != nil {
-		return fmt.Errorf("index WebhookReceivers by Secret: %w", err)
+	if err := watchSecrets(mgr, r.Secrets, webhookReceiverKind, &statsigv1alpha1.WebhookReceiver{}, func(o client.Object) []string {
+		wr := o.(*statsigv1alpha1.WebhookReceiver)
+		return []string{wr.Namespace + "/" + wr.Spec.SecretRef.Name}
+	}); err != nil {
+		return err
 	}
 	r.wake = make(chan event.GenericEvent, 1024)
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.WebhookReceiver{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.WebhookReceiverList{}))).
+		WatchesRawSource(r.Secrets.Source(handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.WebhookReceiverList{})))).
 		WatchesRawSource(source.Channel(r.wake, &handler.EnqueueRequestForObject{})).
 		Named("webhookreceiver").
 		Complete(r)

@@ -33,6 +33,7 @@ func setupWebhookReceivers(mgr ctrl.Manager, h *harness) error {
 	r := &WebhookReceiverReconciler{
 		Client:      mgr.GetClient(),
 		Credentials: h.deps.Credentials,
+		Secrets:     h.deps.Secrets,
 		Table:       table,
 		Triggers:    h.deps.Triggers,
 		AuditLog:    AuditLogReaderFor(h.deps.Clients),

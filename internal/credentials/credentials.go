@@ -19,17 +19,20 @@ import (
 )
 
 // Resolver reads credential Secrets from the API server (Reader should be the manager's uncached
-// API reader): the operator does not cache Secrets in an informer. Versions, when set, serves
-// Secret metadata from the cache the Secret watches already keep; then a Secret whose
+// API reader): the operator does not cache Secrets in an informer. Versions, when set, tells the
+// resourceVersion of a Secret from the metadata the Secret watch already keeps; then a Secret whose
 // resourceVersion is the one last read is answered from the copy kept of it, and only a Secret that
-// changed (or is new to the resolver) costs a GET. The copies hold only Secrets that resources
-// reference (ResolveFor records which resource reads which Secret; Forget drops a resource), which
-// the operator reads anyway: a Secret no resource references any more leaves memory.
+// changed, is new to the resolver or lives where the watch cannot say costs a GET. The copies hold
+// only Secrets that resources reference (ResolveFor records which resource reads which Secret;
+// Forget drops a resource), which the operator reads anyway: a Secret no resource references any
+// more leaves memory.
 type Resolver struct {
 	Reader client.Reader
-	// Versions reads Secret metadata (metav1.PartialObjectMetadata) from a cache; nil reads every
-	// time. Namespaces are read through it too when set.
-	Versions client.Reader
+	// Versions tells Secret resourceVersions from a watch; nil reads every time.
+	Versions SecretVersions
+	// Namespaces reads the Namespaces checked against TrustedNamespaces (the manager's cached
+	// client: Namespaces are few and small); nil reads them through Reader.
+	Namespaces client.Reader
 	// DefaultSecret is --default-secret; zero when none is configured.
 	DefaultSecret types.NamespacedName
 	// TrustedNamespaces is --default-secret-namespaces; labels.Nothing() trusts none.
@@ -39,6 +42,13 @@ type Resolver struct {
 	copies map[types.NamespacedName]*Credentials
 	// users maps each resource (its Kind/namespace/name) to the Secret it last resolved.
 	users map[string]types.NamespacedName
+}
+
+// SecretVersions tells a Secret's resourceVersion from a watch of Secret metadata.
+type SecretVersions interface {
+	// SecretVersion returns the Secret's resourceVersion, "" when it does not exist; known is
+	// false when the watch cannot say (its namespace is not watched, or not listed yet).
+	SecretVersion(name types.NamespacedName) (version string, known bool)
 }
 
 // Credentials is a Secret's data and where it came from.
@@ -164,8 +174,8 @@ func (r *Resolver) trusted(ctx context.Context, namespace string) (bool, error) 
 		return false, nil
 	}
 	reader := r.Reader
-	if r.Versions != nil {
-		reader = r.Versions
+	if r.Namespaces != nil {
+		reader = r.Namespaces
 	}
 	ns := &corev1.Namespace{}
 	if err := reader.Get(ctx, types.NamespacedName{Name: namespace}, ns); err != nil {
@@ -175,7 +185,7 @@ func (r *Resolver) trusted(ctx context.Context, namespace string) (bool, error) 
 }
 
 func (r *Resolver) read(ctx context.Context, name types.NamespacedName) (*Credentials, error) {
-	if c := r.unchanged(ctx, name); c != nil {
+	if c := r.unchanged(name); c != nil {
 		return c, nil
 	}
 	s := &corev1.Secret{}
@@ -193,9 +203,9 @@ func (r *Resolver) read(ctx context.Context, name types.NamespacedName) (*Creden
 	return c, nil
 }
 
-// unchanged returns the copy of the Secret when the cache shows it at the version last read. Any
-// doubt (no copy, a cache that cannot say, a different version) returns nil: read it again.
-func (r *Resolver) unchanged(ctx context.Context, name types.NamespacedName) *Credentials {
+// unchanged returns the copy of the Secret when the watch shows it at the version last read. Any
+// doubt (no copy, a watch that cannot say, a different version or none) returns nil: read it again.
+func (r *Resolver) unchanged(name types.NamespacedName) *Credentials {
 	if r.Versions == nil {
 		return nil
 	}
@@ -205,9 +215,7 @@ func (r *Resolver) unchanged(ctx context.Context, name types.NamespacedName) *Cr
 	if c == nil {
 		return nil
 	}
-	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	if err := r.Versions.Get(ctx, name, m); err != nil || m.ResourceVersion != c.Version {
+	if v, known := r.Versions.SecretVersion(name); !known || v == "" || v != c.Version {
 		return nil
 	}
 	return c
@@ -238,12 +246,13 @@ func LocalRef(namespace string, ref *statsigv1alpha1.LocalSecretReference) *type
 	return &types.NamespacedName{Namespace: namespace, Name: ref.Name}
 }
 
-// TransformSecretMetadata is the cache transform for the Secret metadata the controllers watch to
-// notice a rotated credentials Secret. The operator reads only a Secret's namespace, name and
-// resourceVersion from that cache (which resources read the Secret, and whether it changed since
-// it was last read), yet the watch covers every Secret of the watched namespaces, most of them
-// unrelated: so it keeps just those fields (and the UID) and drops labels, annotations (such as a
-// kubectl last-applied copy), owner references, finalizers and managed fields.
+// TransformSecretMetadata is the informer transform for the Secret metadata watched to notice a
+// rotated credentials Secret. The operator reads only a Secret's namespace, name and
+// resourceVersion from that watch (which resources read the Secret, and whether it changed since
+// it was last read), yet the watch covers every Secret of a namespace where some resource reads
+// one, most of them unrelated: so it keeps just those fields (and the UID) and drops labels,
+// annotations (such as a kubectl last-applied copy), owner references, finalizers and managed
+// fields.
 func TransformSecretMetadata() func(any) (any, error) {
 	return func(in any) (any, error) {
 		obj, ok := in.(metav1.Object)
@@ -256,8 +265,8 @@ func TransformSecretMetadata() func(any) (any, error) {
 		case *metav1.PartialObjectMetadata:
 			o.ObjectMeta = kept
 		case *corev1.Secret:
-			// Typed Secrets are never cached (the client reads them straight from the API server);
-			// should one reach this cache it keeps no data either.
+			// Typed Secrets are never watched (the client reads them straight from the API server);
+			// should one reach this informer it keeps no data either.
 			o.ObjectMeta = kept
 			o.Data, o.StringData = nil, nil
 		}

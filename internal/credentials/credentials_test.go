@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -31,6 +32,24 @@ func (c *countingReader) Get(ctx context.Context, key client.ObjectKey, obj clie
 	return c.Reader.Get(ctx, key, obj, opts...)
 }
 
+// versions answers SecretVersion from a client, as a watch that has listed would; a namespace in
+// unwatched is one the watch cannot say about.
+type versions struct {
+	client.Reader
+	unwatched map[string]bool
+}
+
+func (v versions) SecretVersion(name types.NamespacedName) (string, bool) {
+	if v.unwatched[name.Namespace] {
+		return "", false
+	}
+	s := &corev1.Secret{}
+	if err := v.Get(context.Background(), name, s); err != nil {
+		return "", apierrors.IsNotFound(err)
+	}
+	return s.ResourceVersion, true
+}
+
 func secret(data string) *corev1.Secret {
 	return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "statsig"},
 		Data: map[string][]byte{statsigv1alpha1.SecretKeyServer: []byte(data)}}
@@ -44,14 +63,14 @@ func key(g Gomega, c *Credentials) string {
 	return k
 }
 
-// With the cache's Secret metadata, an unchanged Secret is read from the API server once; a
+// With the watch's Secret versions, an unchanged Secret is read from the API server once; a
 // change, a deletion and a recreation are each seen at the next resolve.
 func TestResolveReadsAgainOnlyWhenTheSecretChanged(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	store := fake.NewClientBuilder().WithObjects(secret("secret-one")).Build()
 	live := &countingReader{Reader: store}
-	r := &Resolver{Reader: live, Versions: store}
+	r := &Resolver{Reader: live, Versions: versions{Reader: store}}
 
 	for range 5 {
 		c, err := r.ResolveFor(ctx, "GateCheck/shop/a", "shop", ref)
@@ -80,17 +99,29 @@ func TestResolveReadsAgainOnlyWhenTheSecretChanged(t *testing.T) {
 	g.Expect(key(g, c)).To(Equal("secret-three"))
 }
 
-// Without a cache every resolve reads the Secret.
+// Without a watch, or where the watch cannot say (its namespace is not watched), every resolve
+// reads the Secret.
 func TestResolveWithoutVersionsReadsEveryTime(t *testing.T) {
-	g := NewWithT(t)
-	store := fake.NewClientBuilder().WithObjects(secret("secret-one")).Build()
-	live := &countingReader{Reader: store}
-	r := &Resolver{Reader: live}
-	for range 3 {
-		_, err := r.Resolve(context.Background(), "shop", ref)
-		g.Expect(err).NotTo(HaveOccurred())
+	for name, v := range map[string]SecretVersions{
+		"no watch":       nil,
+		"not watched ns": versions{unwatched: map[string]bool{"shop": true}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			g := NewWithT(t)
+			store := fake.NewClientBuilder().WithObjects(secret("secret-one")).Build()
+			live := &countingReader{Reader: store}
+			if vs, ok := v.(versions); ok {
+				vs.Reader = store
+				v = vs
+			}
+			r := &Resolver{Reader: live, Versions: v}
+			for range 3 {
+				_, err := r.ResolveFor(context.Background(), "GateCheck/shop/a", "shop", ref)
+				g.Expect(err).NotTo(HaveOccurred())
+			}
+			g.Expect(live.secretGets.Load()).To(Equal(int32(3)))
+		})
 	}
-	g.Expect(live.secretGets.Load()).To(Equal(int32(3)))
 }
 
 // The default Secret: always for cluster-scoped resources, for a namespace only while its labels
@@ -103,7 +134,7 @@ func TestResolveDefaultSecretNeedsTrust(t *testing.T) {
 	trusted := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{"statsig": "trusted"}}}
 	other := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-b"}}
 	store := fake.NewClientBuilder().WithObjects(def, trusted, other).Build()
-	r := &Resolver{Reader: store, Versions: store, DefaultSecret: client.ObjectKeyFromObject(def),
+	r := &Resolver{Reader: store, Versions: versions{Reader: store}, Namespaces: store, DefaultSecret: client.ObjectKeyFromObject(def),
 		TrustedNamespaces: labels.SelectorFromSet(labels.Set{"statsig": "trusted"})}
 
 	for _, ns := range []string{"", "team-a"} {
@@ -114,7 +145,7 @@ func TestResolveDefaultSecretNeedsTrust(t *testing.T) {
 	_, err := r.Resolve(ctx, "team-b", nil)
 	g.Expect(conditions.Classify(err).Reason).To(Equal(statsigv1alpha1.ReasonCredentialsNotAllowed))
 
-	none := &Resolver{Reader: store, Versions: store}
+	none := &Resolver{Reader: store, Versions: versions{Reader: store}}
 	_, err = none.Resolve(ctx, "", nil)
 	g.Expect(conditions.Classify(err).Reason).To(Equal(statsigv1alpha1.ReasonCredentialsNotAllowed))
 }
@@ -127,7 +158,7 @@ func TestResolverDropsSecretsNoResourceReads(t *testing.T) {
 	other := secret("secret-other")
 	other.Name = "other"
 	store := fake.NewClientBuilder().WithObjects(secret("secret-one"), other).Build()
-	r := &Resolver{Reader: store, Versions: store}
+	r := &Resolver{Reader: store, Versions: versions{Reader: store}}
 	otherRef := &types.NamespacedName{Namespace: "shop", Name: "other"}
 	kept := func() []types.NamespacedName {
 		r.mu.Lock()
