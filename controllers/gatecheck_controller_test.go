@@ -514,14 +514,15 @@ func TestGateCheckMetricFollowsTheSpec(t *testing.T) {
 	h.serverSecret("statsig")
 	gc := h.gateCheck("checkout", []string{"new_checkout", "dark_mode"})
 	g.Eventually(h.readyOf("checkout"), wait, poll).Should(Equal("True"))
-	g.Expect(seriesIn(h.gateValues(), h.ns)).To(Equal(2))
+	// The metric is served from the informer cache, which may trail the status just read.
+	g.Eventually(func() int { return seriesIn(h.gateValues(), h.ns) }, wait, poll).Should(Equal(2))
 
 	got := h.get("checkout")
 	patch := client.MergeFrom(got.DeepCopy())
 	got.Spec.Gates = []statsigv1alpha1.EntityName{"new_checkout"}
 	g.Expect(k8s.Patch(context.Background(), got, patch)).To(Succeed())
 	g.Eventually(func() int { return len(h.get("checkout").Status.Results) }, wait, poll).Should(Equal(1))
-	g.Expect(seriesIn(h.gateValues(), h.ns)).To(Equal(1))
+	g.Eventually(func() int { return seriesIn(h.gateValues(), h.ns) }, wait, poll).Should(Equal(1))
 
 	follower := &GateValueCollector{Reader: h.cached, Elected: make(chan struct{})}
 	g.Expect(seriesIn(follower, h.ns)).To(BeZero(), "a replica that does not lead")
