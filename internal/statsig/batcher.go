@@ -14,7 +14,7 @@ const maxGatesPerCall = 100
 // maxFillWait bounds how long a batch keeps taking names (and, full, waits for the rest of its
 // group's round) from the moment it opened: a stream of checks that never pauses still gets an
 // answer within it.
-const maxFillWait = 2 * time.Second
+const maxFillWait = 3 * time.Second
 
 // maxEarlierWait bounds how long a batch waits for an earlier call of its group still in flight, so
 // that one slow answer (retries, a long timeout) delays the next call by at most this much.
@@ -222,7 +222,7 @@ func (g *gateBatcher) newBatch(ctx context.Context, grp *gateGroup, user User, o
 }
 
 // quiet is how long the group's stream of callers must pause before its batches go: BatchWindow,
-// or a quarter of how long the stream has run so far when that is longer (at most maxQuiet). A round
+// or half of how long the stream has run so far when that is longer (at most maxQuiet). A round
 // of a few resources comes off the work queue within a window; a round of hundreds reaches the
 // batcher over a second or more, in bursts as the API server delivers their events, and the longer
 // it has run the likelier a pause is only a gap between bursts.
@@ -231,7 +231,7 @@ func (g *gateBatcher) quiet(grp *gateGroup) time.Duration {
 	if grp.streamStart.IsZero() {
 		return q
 	}
-	return max(q, min(maxQuiet, grp.lastJoin.Sub(grp.streamStart)/4))
+	return max(q, min(maxQuiet, grp.lastJoin.Sub(grp.streamStart)/2))
 }
 
 // run fills b, takes a rate-limit token, seals b and sends its call.

@@ -349,8 +349,8 @@ func TestBatchKeepsFillingWhileTheGroupsCallIsInFlight(t *testing.T) {
 	g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 50*time.Millisecond).Should(Equal(1))
 	resume()
 	g.Eventually(first).Should(Receive(BeNil()))
-	// The stream ran 110 ms: the next call goes once it has paused for a quarter of that.
-	clk.Step(20 * time.Millisecond)
+	// The stream ran 110 ms: the next call goes once it has paused for half of that.
+	clk.Step(50 * time.Millisecond)
 	for _, errc := range rest {
 		g.Eventually(errc).Should(Receive(BeNil()))
 	}
@@ -422,8 +422,8 @@ func TestBatchWindowSlidesWhileChecksKeepComing(t *testing.T) {
 		clk.Step(4 * time.Millisecond)
 	}
 	g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 50*time.Millisecond).Should(BeZero())
-	// A stream this long must pause for a quarter of its length, 19 ms, before its call goes.
-	clk.Step(10 * time.Millisecond)
+	// A stream this long must pause for half its length, 38 ms, before its call goes.
+	clk.Step(30 * time.Millisecond)
 	g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 50*time.Millisecond).Should(BeZero())
 	clk.Step(10 * time.Millisecond)
 	for _, errc := range errs {
@@ -459,17 +459,17 @@ func TestWaveOfChecksFetchesEachNameOnce(t *testing.T) {
 			g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 20*time.Millisecond).Should(BeZero())
 		}
 		if i == 30 {
-			// 120 ms into the stream, a pause shorter than a quarter of it is bridged.
+			// 120 ms into the stream, a pause shorter than half of it is bridged.
 			clk.Step(25 * time.Millisecond)
 			g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 20*time.Millisecond).Should(BeZero())
 		} else {
 			clk.Step(4 * time.Millisecond)
 		}
 	}
-	// The last check came 177 ms into the stream: its calls go after a 44 ms pause.
-	clk.Step(30 * time.Millisecond)
+	// The last check came 177 ms into the stream: its calls go after an 88 ms pause.
+	clk.Step(60 * time.Millisecond)
 	g.Consistently(func() int { return srv.Count(statsig.EndpointCheckGate) }, 20*time.Millisecond).Should(BeZero())
-	clk.Step(15 * time.Millisecond)
+	clk.Step(30 * time.Millisecond)
 	for _, errc := range errs {
 		g.Eventually(errc).Should(Receive(BeNil()))
 	}

@@ -96,7 +96,7 @@ func DefaultOptions() Options {
 		MaxBackoff:          10 * time.Second,
 		MaxRetryAfter:       15 * time.Minute,
 		MaxInlineRetryAfter: 5 * time.Second,
-		BatchWindow:         100 * time.Millisecond,
+		BatchWindow:         250 * time.Millisecond,
 		MaxListPages:        100,
 		ListPageSize:        100,
 	}
