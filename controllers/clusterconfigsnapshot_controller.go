@@ -368,11 +368,8 @@ func (r *ClusterConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, def
 		}); err != nil {
 		return fmt.Errorf("index ClusterConfigSnapshots by rollout target: %w", err)
 	}
-	if err := watchSecrets(mgr, r.Secrets, clusterConfigSnapshotKind, &statsigv1alpha1.ClusterConfigSnapshot{}, func(o client.Object) []string {
-		if ref := secretRef(o.(*statsigv1alpha1.ClusterConfigSnapshot).Spec.SecretRef); ref != nil {
-			return []string{ref.String()}
-		}
-		return []string{defaultSecret.String()}
+	if err := watchSecrets(mgr, r.Secrets, clusterConfigSnapshotKind, &statsigv1alpha1.ClusterConfigSnapshot{}, func(o client.Object) []types.NamespacedName {
+		return secretOrDefault(secretRef(o.(*statsigv1alpha1.ClusterConfigSnapshot).Spec.SecretRef), defaultSecret)
 	}); err != nil {
 		return err
 	}

@@ -4,7 +4,7 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strings"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -40,20 +40,16 @@ const secretIndex = ".statsig.secret"
 // watchSecrets indexes a kind by the Secrets its resources read (secretIndex), and tells the Secret
 // watcher, from the kind's informer, in which namespaces each resource reads them: a namespace's
 // Secrets are watched only while some resource reads one there. Both come from secretsOf (a
-// resource's Secrets as namespace/name), so that what is watched and what a Secret event finds
-// never disagree. Values with no namespace or name (no default Secret configured) are left out.
-func watchSecrets(mgr ctrl.Manager, w *secretwatch.Watcher, kind string, obj client.Object, secretsOf func(client.Object) []string) error {
+// resource's Secrets), so that what is watched and what a Secret event finds never disagree.
+// References with no namespace or name (no default Secret configured) are left out.
+func watchSecrets(mgr ctrl.Manager, w *secretwatch.Watcher, kind string, obj client.Object, secretsOf func(client.Object) []types.NamespacedName) error {
 	if w == nil {
 		return fmt.Errorf("%s: no Secret watcher", kind)
 	}
 	refs := func(o client.Object) []types.NamespacedName {
-		var out []types.NamespacedName
-		for _, s := range secretsOf(o) {
-			if ns, name, ok := strings.Cut(s, "/"); ok && ns != "" && name != "" {
-				out = append(out, types.NamespacedName{Namespace: ns, Name: name})
-			}
-		}
-		return out
+		return slices.DeleteFunc(secretsOf(o), func(ref types.NamespacedName) bool {
+			return ref.Namespace == "" || ref.Name == ""
+		})
 	}
 	ctx := context.Background()
 	if err := mgr.GetFieldIndexer().IndexField(ctx, obj, secretIndex, func(o client.Object) []string {
@@ -95,6 +91,14 @@ func watchSecrets(mgr ctrl.Manager, w *secretwatch.Watcher, kind string, obj cli
 		return fmt.Errorf("follow the Secrets %ss read: %w", kind, err)
 	}
 	return nil
+}
+
+// secretOrDefault is the Secret a resource reads: its own reference, or else the default Secret.
+func secretOrDefault(ref *types.NamespacedName, defaultSecret types.NamespacedName) []types.NamespacedName {
+	if ref != nil {
+		return []types.NamespacedName{*ref}
+	}
+	return []types.NamespacedName{defaultSecret}
 }
 
 // patchStatus writes status once, only when it changed.

@@ -243,12 +243,8 @@ func (r *ConfigSnapshotReconciler) SetupWithManager(mgr ctrl.Manager, defaultSec
 		}); err != nil {
 		return fmt.Errorf("index ConfigSnapshots by rollout target: %w", err)
 	}
-	if err := watchSecrets(mgr, r.Secrets, configSnapshotKind, &statsigv1alpha1.ConfigSnapshot{}, func(o client.Object) []string {
-		cs := o.(*statsigv1alpha1.ConfigSnapshot)
-		if cs.Spec.SecretRef != nil {
-			return []string{cs.Namespace + "/" + cs.Spec.SecretRef.Name}
-		}
-		return []string{defaultSecret.String()}
+	if err := watchSecrets(mgr, r.Secrets, configSnapshotKind, &statsigv1alpha1.ConfigSnapshot{}, func(o client.Object) []types.NamespacedName {
+		return secretOrDefault(credentials.LocalRef(o.GetNamespace(), o.(*statsigv1alpha1.ConfigSnapshot).Spec.SecretRef), defaultSecret)
 	}); err != nil {
 		return err
 	}

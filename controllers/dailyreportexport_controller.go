@@ -386,12 +386,8 @@ func (r *DailyReportExportReconciler) fixedSinceFailure(ctx context.Context, dre
 // SetupWithManager registers the controller: DailyReportExports (spec and annotation changes), the
 // ConfigMaps they own, and the Secrets they read.
 func (r *DailyReportExportReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := watchSecrets(mgr, r.Secrets, dailyReportExportKind, &statsigv1alpha1.DailyReportExport{}, func(o client.Object) []string {
-		var out []string
-		for _, ref := range exportSecretRefs(o.(*statsigv1alpha1.DailyReportExport), r.Credentials.DefaultSecret) {
-			out = append(out, ref.String())
-		}
-		return out
+	if err := watchSecrets(mgr, r.Secrets, dailyReportExportKind, &statsigv1alpha1.DailyReportExport{}, func(o client.Object) []types.NamespacedName {
+		return exportSecretRefs(o.(*statsigv1alpha1.DailyReportExport), r.Credentials.DefaultSecret)
 	}); err != nil {
 		return err
 	}

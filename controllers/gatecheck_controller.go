@@ -285,12 +285,8 @@ func refreshInput(generation int64, annotations map[string]string, s *statsigv1a
 // SetupWithManager registers the controller: GateChecks (spec and annotation changes only, so that
 // its own status writes do not wake it), the ConfigMaps it owns, and the Secrets GateChecks read.
 func (r *GateCheckReconciler) SetupWithManager(mgr ctrl.Manager, defaultSecret types.NamespacedName) error {
-	if err := watchSecrets(mgr, r.Secrets, gateCheckKind, &statsigv1alpha1.GateCheck{}, func(o client.Object) []string {
-		gc := o.(*statsigv1alpha1.GateCheck)
-		if gc.Spec.SecretRef != nil {
-			return []string{gc.Namespace + "/" + gc.Spec.SecretRef.Name}
-		}
-		return []string{defaultSecret.String()}
+	if err := watchSecrets(mgr, r.Secrets, gateCheckKind, &statsigv1alpha1.GateCheck{}, func(o client.Object) []types.NamespacedName {
+		return secretOrDefault(credentials.LocalRef(o.GetNamespace(), o.(*statsigv1alpha1.GateCheck).Spec.SecretRef), defaultSecret)
 	}); err != nil {
 		return err
 	}

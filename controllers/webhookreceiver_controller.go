@@ -334,9 +334,8 @@ func (r *WebhookReceiverReconciler) forget(key types.NamespacedName) {
 // SetupWithManager registers the controller: receivers (spec changes), the Secrets they read, and
 // wake-ups from accepted requests.
 func (r *WebhookReceiverReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := watchSecrets(mgr, r.Secrets, webhookReceiverKind, &statsigv1alpha1.WebhookReceiver{}, func(o client.Object) []string {
-		wr := o.(*statsigv1alpha1.WebhookReceiver)
-		return []string{wr.Namespace + "/" + wr.Spec.SecretRef.Name}
+	if err := watchSecrets(mgr, r.Secrets, webhookReceiverKind, &statsigv1alpha1.WebhookReceiver{}, func(o client.Object) []types.NamespacedName {
+		return []types.NamespacedName{{Namespace: o.GetNamespace(), Name: o.(*statsigv1alpha1.WebhookReceiver).Spec.SecretRef.Name}}
 	}); err != nil {
 		return err
 	}

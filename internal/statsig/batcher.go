@@ -63,10 +63,9 @@ type gateGroup struct {
 	closed []*gateBatch
 	// lastJoin is when a caller last joined any of the group's batches.
 	lastJoin time.Time
-	// streamStart is when the group's current stream of callers began: the first join after the
-	// group had nothing unanswered. streamCallers counts the callers since.
-	streamStart   time.Time
-	streamCallers int
+	// streamStart is when the group's current stream of callers began: its first join, or the
+	// first after a pause longer than the group's quiet period.
+	streamStart time.Time
 }
 
 type gateBatch struct {
@@ -159,10 +158,9 @@ func (g *gateBatcher) join(ctx context.Context, key string, user User, names []s
 		g.groups[key] = grp
 	}
 	if grp.lastJoin.IsZero() || now.Sub(grp.lastJoin) > g.quiet(grp) {
-		grp.streamStart, grp.streamCallers = now, 0
+		grp.streamStart = now
 	}
 	grp.lastJoin = now
-	grp.streamCallers++
 
 	var joined []joinedBatch
 	index := map[*gateBatch]int{}
