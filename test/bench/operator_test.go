@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,20 +141,26 @@ func (o *operator) rss(t testing.TB) int64 {
 	return procStatusBytes(t, o.cmd.Process.Pid, "VmRSS:")
 }
 
-// settledRSS polls the RSS every half second until two samples in a row differ by less than
-// 256 KiB (for at most 20 s), and returns the last one: the figure once the cache has finished
-// filling and the Go runtime has settled.
+// settledRSS polls the RSS every half second until it has stayed within 256 KiB for ten seconds
+// (for at most a minute), and returns the last sample: the figure once the cache has finished
+// filling and the Go runtime has settled. The window is long because the runtime's scavenger
+// returns freed pages in steps that start seconds after a GC: two samples half a second apart
+// agree long before it has run, which counted pages the operator no longer holds (a 1,000-GateCheck
+// step read 124 MiB, then 107 MiB five seconds later, and stayed there for a minute).
 func (o *operator) settledRSS(t testing.TB) int64 {
-	prev := o.rss(t)
+	const window = 20 // samples: ten seconds
+	var samples []int64
 	settled := func(context.Context) (bool, error) {
-		cur := o.rss(t)
-		d := cur - prev
-		prev = cur
-		return d < 256<<10 && d > -(256<<10), nil
+		samples = append(samples, o.rss(t))
+		if len(samples) < window {
+			return false, nil
+		}
+		last := samples[len(samples)-window:]
+		return slices.Max(last)-slices.Min(last) < 256<<10, nil
 	}
 	// A timeout only means the RSS kept moving; the last sample is still the figure to report.
-	_ = wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, 20*time.Second, false, settled)
-	return prev
+	_ = wait.PollUntilContextTimeout(context.Background(), 500*time.Millisecond, time.Minute, true, settled)
+	return samples[len(samples)-1]
 }
 
 // held is the operator's memory once the garbage of what came before is collected: a GC is run
