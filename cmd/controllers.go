@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -54,7 +55,10 @@ func setupControllers(mgr ctrl.Manager, opts *options.Options) error {
 	}
 	creds := &credentials.Resolver{Reader: mgr.GetAPIReader(), Versions: secrets, Namespaces: mgr.GetClient(),
 		DefaultSecret: defaultSecret, TrustedNamespaces: trusted}
-	writer := &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()}
+	writer, err := configmap.NewWriter(context.Background(), mgr)
+	if err != nil {
+		return err
+	}
 	s := &shared{Clients: clients, Credentials: creds, Secrets: secrets, ConfigMaps: writer, DefaultSecret: defaultSecret, Clock: clock.RealClock{},
 		Triggers: &trigger.Hub{}}
 	// Every kind, wired explicitly: adding a kind adds a line here.

@@ -10,6 +10,7 @@ import (
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -86,6 +87,39 @@ func TestGateCheckWritesStatusAndConfigMap(t *testing.T) {
 	g.Expect(reqs).NotTo(BeEmpty())
 	g.Expect(reqs[0].JSON).To(HaveKeyWithValue("statsigMetadata", HaveKeyWithValue("exposureLoggingDisabled", true)))
 	g.Eventually(func() int { return len(h.events("Synced")) }, wait, poll).Should(Equal(1))
+}
+
+// TestGateCheckRetargetDeletesTheOldConfigMap: a renamed target moves the data to the new ConfigMap
+// and deletes the old one, and a removed target deletes the last; another GateCheck's ConfigMap in
+// the namespace stays. The writer finds the owner's ConfigMaps through the cache's owner index.
+func TestGateCheckRetargetDeletesTheOldConfigMap(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t)
+	h.fake.SetGate("new_checkout", true)
+	h.serverSecret("statsig")
+	h.gateCheck("checkout", []string{"new_checkout"}, withTarget("checkout-a"))
+	h.gateCheck("search", []string{"new_checkout"}, withTarget("search-gates"))
+	g.Eventually(h.configMap("checkout-a"), wait, poll).Should(HaveField("Data", HaveKeyWithValue("new_checkout", "true")))
+	g.Eventually(h.configMap("search-gates"), wait, poll).Should(HaveField("Data", HaveKeyWithValue("new_checkout", "true")))
+	gone := func(name string) func() bool {
+		return func() bool {
+			_, err := h.configMap(name)()
+			return apierrors.IsNotFound(err)
+		}
+	}
+
+	gc := h.get("checkout")
+	gc.Spec.Target.ConfigMapName = "checkout-b"
+	g.Expect(k8s.Update(context.Background(), gc)).To(Succeed())
+	g.Eventually(h.configMap("checkout-b"), wait, poll).Should(HaveField("Data", HaveKeyWithValue("new_checkout", "true")))
+	g.Eventually(gone("checkout-a"), wait, poll).Should(BeTrue(), "the old target is deleted")
+
+	gc = h.get("checkout")
+	gc.Spec.Target = nil
+	g.Expect(k8s.Update(context.Background(), gc)).To(Succeed())
+	g.Eventually(gone("checkout-b"), wait, poll).Should(BeTrue(), "a removed target is deleted")
+	_, err := h.configMap("search-gates")()
+	g.Expect(err).NotTo(HaveOccurred(), "another GateCheck's ConfigMap stays")
 }
 
 func TestGateCheckFollowsFlipsOnRequestAndOnRefresh(t *testing.T) {

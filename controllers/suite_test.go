@@ -202,12 +202,16 @@ func (h *harness) startManager() {
 	if err := mgr.Add(secrets); err != nil {
 		t.Fatal(err)
 	}
+	writer, err := configmap.NewWriter(context.Background(), mgr)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.deps = &testDeps{
 		Clients: clients,
 		Credentials: &credentials.Resolver{Reader: mgr.GetAPIReader(), Versions: secrets, Namespaces: mgr.GetClient(),
 			DefaultSecret: h.defaultSecret, TrustedNamespaces: h.trusted},
 		Secrets:    secrets,
-		ConfigMaps: &configmap.Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()},
+		ConfigMaps: writer,
 		Events:     mgr.GetEventRecorder("statsig-operator"),
 		Interval:   func(s int32) time.Duration { return time.Duration(s) * timeScale },
 		Progress:   h.progress,

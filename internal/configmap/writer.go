@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	statsigv1alpha1 "github.com/statsig-operator/statsig-operator/api/v1alpha1"
 	"github.com/statsig-operator/statsig-operator/internal/conditions"
@@ -64,8 +65,32 @@ func Size(data map[string]string, binaryData map[string][]byte) int {
 	return n
 }
 
+// OwnerIndex is the field index of cached ConfigMaps by the UID of the resource that wrote them
+// (their owner-uid label). DeleteOthers lists through it, so that a sync reads its own ConfigMaps
+// rather than filtering every ConfigMap in the namespace (or, for a cluster-scoped owner, in the
+// cluster): without it, n resources in a namespace cost O(n²) per round of syncs.
+const OwnerIndex = "statsig-operator.io/owner-uid"
+
+// NewWriter returns a Writer over the manager's cache and API reader, and registers OwnerIndex on
+// the cache's ConfigMaps. Call it before the manager starts.
+func NewWriter(ctx context.Context, mgr manager.Manager) (*Writer, error) {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &corev1.ConfigMap{}, OwnerIndex, ownerUID); err != nil {
+		return nil, fmt.Errorf("index ConfigMaps by owner: %w", err)
+	}
+	return &Writer{Client: mgr.GetClient(), Live: mgr.GetAPIReader(), Scheme: mgr.GetScheme()}, nil
+}
+
+// ownerUID is the OwnerIndex value of a ConfigMap.
+func ownerUID(o client.Object) []string {
+	if uid := o.GetLabels()[statsigv1alpha1.LabelOwnerUID]; uid != "" {
+		return []string{uid}
+	}
+	return nil
+}
+
 // Writer creates and updates owned ConfigMaps. Client should read from the manager's cache, which
-// holds only ConfigMaps labelled as managed by the operator. Live, when set, reads from the API
+// holds only ConfigMaps labelled as managed by the operator; DeleteOthers needs OwnerIndex on it
+// (NewWriter registers it). Live, when set, reads from the API
 // server: Apply falls back to it when the cache lags behind a write (a create that finds the
 // ConfigMap already there, an update that hits a conflict), so that the operator's own recent write
 // is never mistaken for someone else's ConfigMap.
@@ -160,10 +185,10 @@ func (w *Writer) apply(ctx context.Context, reader client.Reader, owner client.O
 // those named in keep (namespace/name), for example after the target was renamed.
 func (w *Writer) DeleteOthers(ctx context.Context, owner client.Object, namespace string, keep map[client.ObjectKey]bool) error {
 	list := &corev1.ConfigMapList{}
-	opts := []client.ListOption{client.MatchingLabels{
-		statsigv1alpha1.LabelManagedBy: statsigv1alpha1.ManagedByValue,
-		statsigv1alpha1.LabelOwnerUID:  string(owner.GetUID()),
-	}}
+	opts := []client.ListOption{
+		client.MatchingFields{OwnerIndex: string(owner.GetUID())},
+		client.MatchingLabels{statsigv1alpha1.LabelManagedBy: statsigv1alpha1.ManagedByValue},
+	}
 	if namespace != "" {
 		opts = append(opts, client.InNamespace(namespace))
 	}

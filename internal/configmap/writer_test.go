@@ -133,3 +133,58 @@ func TestApplyRefusesOversizedData(t *testing.T) {
 	g.Expect(conditions.Classify(err).Reason).To(Equal(statsigv1alpha1.ReasonConfigMapTooLarge))
 	g.Expect(apierrors.IsNotFound(store.Get(context.Background(), client.ObjectKey{Namespace: "team", Name: "gates"}, &corev1.ConfigMap{}))).To(BeTrue())
 }
+
+// indexedOnly is a cache that answers a ConfigMap List only through OwnerIndex, as a scan of a
+// namespace of thousands would cost every sync.
+type indexedOnly struct{ client.Client }
+
+func (c indexedOnly) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	o := (&client.ListOptions{}).ApplyOptions(opts)
+	if o.FieldSelector == nil {
+		return errors.New("a List without the OwnerIndex field selector scans every ConfigMap")
+	}
+	if _, ok := o.FieldSelector.RequiresExactMatch(OwnerIndex); !ok {
+		return errors.New("a List not through OwnerIndex scans every ConfigMap")
+	}
+	return c.Client.List(ctx, list, opts...)
+}
+
+// TestDeleteOthersReadsOnlyItsOwnersConfigMaps: DeleteOthers finds the owner's other ConfigMaps
+// through OwnerIndex (in one namespace, or all for a cluster-scoped owner), deletes them, and leaves
+// the kept one and every other owner's alone.
+func TestDeleteOthersReadsOnlyItsOwnersConfigMaps(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	s := newScheme(t)
+	store := fake.NewClientBuilder().WithScheme(s).WithIndex(&corev1.ConfigMap{}, OwnerIndex, ownerUID).Build()
+	w := &Writer{Client: indexedOnly{store}, Scheme: s}
+	// A cluster-scoped owner writes into several namespaces; a GateCheck shares one of them.
+	owner := &statsigv1alpha1.ClusterConfigSnapshot{ObjectMeta: metav1.ObjectMeta{Name: "flags", UID: "uid-1"}}
+	other := newOwner()
+	other.UID = "uid-2"
+	for _, d := range []struct {
+		owner    client.Object
+		kind     string
+		ns, name string
+	}{{owner, "ClusterConfigSnapshot", "team", "current"}, {owner, "ClusterConfigSnapshot", "team", "renamed-away"},
+		{owner, "ClusterConfigSnapshot", "elsewhere", "current"}, {other, "GateCheck", "team", "checkout"}} {
+		_, err := w.Apply(ctx, d.owner, d.kind, Desired{Namespace: d.ns, Name: d.name, Data: map[string]string{"k": "v"}})
+		g.Expect(err).NotTo(HaveOccurred())
+	}
+
+	g.Expect(w.DeleteOthers(ctx, owner, "team", map[client.ObjectKey]bool{{Namespace: "team", Name: "current"}: true})).To(Succeed())
+	names := func() []string {
+		list := &corev1.ConfigMapList{}
+		g.Expect(store.List(ctx, list)).To(Succeed())
+		var out []string
+		for _, cm := range list.Items {
+			out = append(out, cm.Namespace+"/"+cm.Name)
+		}
+		return out
+	}
+	g.Expect(names()).To(ConsistOf("team/current", "elsewhere/current", "team/checkout"))
+
+	// All namespaces, as a ClusterConfigSnapshot asks: only the owner's, everywhere.
+	g.Expect(w.DeleteOthers(ctx, owner, "", map[client.ObjectKey]bool{{Namespace: "elsewhere", Name: "current"}: true})).To(Succeed())
+	g.Expect(names()).To(ConsistOf("elsewhere/current", "team/checkout"))
+}
