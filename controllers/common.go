@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -241,4 +242,25 @@ func bySecret(ctx context.Context, c client.Reader, list client.ObjectList, secr
 		return nil
 	})
 	return reqs
+}
+
+// ownedBy passes the events of ConfigMaps whose controller is one of the operator's resources of
+// kind (on an update, before or after the change), as Owns maps them. Four kinds own ConfigMaps and
+// every operator ConfigMap's event reaches all four; without it, each kind's handler looks the
+// owner's kind up in the REST mapper only to find the ConfigMap is not its own.
+func ownedBy(kind string) predicate.Predicate {
+	is := func(o client.Object) bool {
+		ref := metav1.GetControllerOfNoCopy(o)
+		if ref == nil || ref.Kind != kind {
+			return false
+		}
+		gv, err := schema.ParseGroupVersion(ref.APIVersion)
+		return err == nil && gv.Group == statsigv1alpha1.GroupVersion.Group
+	}
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return is(e.Object) },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return is(e.ObjectOld) || is(e.ObjectNew) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return is(e.Object) },
+		GenericFunc: func(e event.GenericEvent) bool { return is(e.Object) },
+	}
 }

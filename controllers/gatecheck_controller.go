@@ -292,7 +292,7 @@ func (r *GateCheckReconciler) SetupWithManager(mgr ctrl.Manager, defaultSecret t
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		For(&statsigv1alpha1.GateCheck{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
-		Owns(&corev1.ConfigMap{}).
+		Owns(&corev1.ConfigMap{}, builder.WithPredicates(ownedBy(gateCheckKind))).
 		WatchesRawSource(r.Secrets.Source(handler.EnqueueRequestsFromMapFunc(forSecret(r.Client, &statsigv1alpha1.GateCheckList{})))).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(forDefaultSecretUsers(r.Client, &statsigv1alpha1.GateCheckList{}, defaultSecret)),
 			builder.WithPredicates(labelsChanged))

@@ -108,15 +108,18 @@ func TestGateCheckRetargetDeletesTheOldConfigMap(t *testing.T) {
 		}
 	}
 
+	// Merge patches, as kubectl sends: the operator's status writes never conflict with them.
 	gc := h.get("checkout")
+	before := gc.DeepCopy()
 	gc.Spec.Target.ConfigMapName = "checkout-b"
-	g.Expect(k8s.Update(context.Background(), gc)).To(Succeed())
+	g.Expect(k8s.Patch(context.Background(), gc, client.MergeFrom(before))).To(Succeed())
 	g.Eventually(h.configMap("checkout-b"), wait, poll).Should(HaveField("Data", HaveKeyWithValue("new_checkout", "true")))
 	g.Eventually(gone("checkout-a"), wait, poll).Should(BeTrue(), "the old target is deleted")
 
 	gc = h.get("checkout")
+	before = gc.DeepCopy()
 	gc.Spec.Target = nil
-	g.Expect(k8s.Update(context.Background(), gc)).To(Succeed())
+	g.Expect(k8s.Patch(context.Background(), gc, client.MergeFrom(before))).To(Succeed())
 	g.Eventually(gone("checkout-b"), wait, poll).Should(BeTrue(), "a removed target is deleted")
 	_, err := h.configMap("search-gates")()
 	g.Expect(err).NotTo(HaveOccurred(), "another GateCheck's ConfigMap stays")
