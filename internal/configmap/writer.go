@@ -69,7 +69,7 @@ func Size(data map[string]string, binaryData map[string][]byte) int {
 // (their owner-uid label). DeleteOthers lists through it, so that a sync reads its own ConfigMaps
 // rather than filtering every ConfigMap in the namespace (or, for a cluster-scoped owner, in the
 // cluster): without it, n resources in a namespace cost O(n²) per round of syncs.
-const OwnerIndex = "statsig-operator.io/owner-uid"
+const OwnerIndex = ".statsig.owner-uid"
 
 // NewWriter returns a Writer over the manager's cache and API reader, and registers OwnerIndex on
 // the cache's ConfigMaps. Call it before the manager starts.
@@ -90,10 +90,10 @@ func ownerUID(o client.Object) []string {
 
 // Writer creates and updates owned ConfigMaps. Client should read from the manager's cache, which
 // holds only ConfigMaps labelled as managed by the operator; DeleteOthers needs OwnerIndex on it
-// (NewWriter registers it). Live, when set, reads from the API
-// server: Apply falls back to it when the cache lags behind a write (a create that finds the
-// ConfigMap already there, an update that hits a conflict), so that the operator's own recent write
-// is never mistaken for someone else's ConfigMap.
+// (NewWriter registers it). Live, when set, reads from the API server: Apply falls back to it when
+// the cache lags behind a write (a create that finds the ConfigMap already there, an update that
+// hits a conflict), so that the operator's own recent write is never mistaken for someone else's
+// ConfigMap.
 type Writer struct {
 	Client client.Client
 	Live   client.Reader
